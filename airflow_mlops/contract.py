@@ -1,0 +1,214 @@
+"""Feature contracts: the declared schema (names, Arrow types, nullability) of a table.
+
+Types are written as Arrow type strings (``"int64"``, ``"float64"``, ``"string"``,
+``"date32"``, ``"timestamp[us, tz=UTC]"``) so that a contract can be declared in a DAG
+file without importing pyarrow at parse time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_mlops.exceptions import ArgumentError, ContractError, format_names
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import pyarrow as pa
+
+_SIMPLE_TYPES = {
+    "bool": "bool_",
+    "int8": "int8",
+    "int16": "int16",
+    "int32": "int32",
+    "int64": "int64",
+    "uint8": "uint8",
+    "uint16": "uint16",
+    "uint32": "uint32",
+    "uint64": "uint64",
+    "float32": "float32",
+    "float": "float32",
+    "float64": "float64",
+    "double": "float64",
+    "string": "string",
+    "large_string": "large_string",
+    "binary": "binary",
+    "date32": "date32",
+    "date32[day]": "date32",
+}
+_TIMESTAMP = re.compile(r"^timestamp\[(s|ms|us|ns)(?:,\s*tz=([^\]]+))?\]$")
+
+
+def parse_arrow_type(spec: str) -> pa.DataType:
+    """The Arrow type named by ``spec`` (the form ``str(pa_type)`` prints)."""
+    import pyarrow as pa
+
+    name = spec.strip()
+    if name in _SIMPLE_TYPES:
+        return getattr(pa, _SIMPLE_TYPES[name])()
+    match = _TIMESTAMP.match(name)
+    if match:
+        return pa.timestamp(match.group(1), tz=match.group(2))
+    raise ArgumentError(
+        f"Unknown Arrow type {spec!r} in a feature contract. Use one of "
+        f"{format_names(sorted(_SIMPLE_TYPES), limit=30)} or 'timestamp[us, tz=UTC]'."
+    )
+
+
+def _family(t: pa.DataType) -> str:
+    import pyarrow.types as pt
+
+    if pt.is_integer(t):
+        return "integer"
+    if pt.is_floating(t):
+        return "floating"
+    if pt.is_string(t) or pt.is_large_string(t):
+        return "string"
+    if pt.is_timestamp(t):
+        return "timestamp"
+    if pt.is_date(t):
+        return "date"
+    return str(t)
+
+
+def _castable(actual: pa.DataType, declared: pa.DataType) -> bool:
+    """Whether ``actual`` may be converted to ``declared`` without changing meaning."""
+    import pyarrow.types as pt
+
+    if actual == declared or pt.is_null(actual):
+        return True
+    a, d = _family(actual), _family(declared)
+    if a == d:
+        if a == "timestamp":
+            # naive vs aware is a meaning change, never silently cast
+            return (actual.tz is None) == (declared.tz is None)  # type: ignore[attr-defined]
+        return True
+    return a == "integer" and d == "floating"
+
+
+@dataclass(frozen=True)
+class FeatureField:
+    """One column of a contract."""
+
+    name: str
+    type: str
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class FeatureContract:
+    """The declared schema of a feature table.
+
+    :param fields: the columns, in the order they are written.
+
+    .. code-block:: python
+
+        FeatureContract.from_dict(
+            {"customer_id": ("int64", False), "income": "float64", "txn_count_7d": "int64"}
+        )
+    """
+
+    fields: tuple[FeatureField, ...]
+
+    def __post_init__(self) -> None:
+        names = [f.name for f in self.fields]
+        if not names:
+            raise ArgumentError("A FeatureContract needs at least one field. Got none.")
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ArgumentError(
+                f"FeatureContract has duplicate columns: {format_names(duplicates)}."
+            )
+        for f in self.fields:
+            parse_arrow_type(f.type)
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, str | tuple[str, bool]]) -> FeatureContract:
+        """Build from ``{"name": "type"}`` or ``{"name": ("type", nullable)}``."""
+        fields = []
+        for name, value in spec.items():
+            if isinstance(value, str):
+                fields.append(FeatureField(name, value))
+            else:
+                type_, nullable = value
+                fields.append(FeatureField(name, type_, bool(nullable)))
+        return cls(tuple(fields))
+
+    @classmethod
+    def from_json(cls, text: str) -> FeatureContract:
+        data = json.loads(text)
+        return cls(tuple(FeatureField(**f) for f in data["fields"]))
+
+    def to_json(self) -> str:
+        return json.dumps({"fields": [f.__dict__ for f in self.fields]}, sort_keys=True)
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def to_arrow_schema(self) -> pa.Schema:
+        import pyarrow as pa
+
+        return pa.schema(
+            [pa.field(f.name, parse_arrow_type(f.type), nullable=f.nullable) for f in self.fields]
+        )
+
+    def check_schema(self, schema: pa.Schema, *, what: str = "data") -> None:
+        """Raise :class:`ContractError` naming every missing, unexpected or mistyped column."""
+        declared = self.to_arrow_schema()
+        actual_names = set(schema.names)
+        missing = [n for n in declared.names if n not in actual_names]
+        unexpected = [n for n in schema.names if n not in set(declared.names)]
+        mistyped = {
+            f.name: (str(schema.field(f.name).type), str(f.type))
+            for f in declared
+            if f.name in actual_names and not _castable(schema.field(f.name).type, f.type)
+        }
+        if not (missing or unexpected or mistyped):
+            return
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} column(s): {format_names(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} column(s): {format_names(unexpected)}")
+        if mistyped:
+            shown = [f"{n} is {a}, declared {d}" for n, (a, d) in mistyped.items()]
+            parts.append(f"mistyped {len(mistyped)} column(s): {format_names(shown)}")
+        raise ContractError(
+            f"The {what} does not match its feature contract: {'; '.join(parts)}. "
+            "Fix the query or transform, or update the declared contract.",
+            missing_columns=missing,
+            unexpected_columns=unexpected,
+            mistyped_columns=mistyped,
+        )
+
+    def conform(self, batch: pa.RecordBatch, *, what: str = "data") -> pa.RecordBatch:
+        """``batch`` checked against the contract, cast to it and in its column order."""
+        import pyarrow as pa
+
+        self.check_schema(batch.schema, what=what)
+        declared = self.to_arrow_schema()
+        null_columns = [
+            f.name for f in declared if not f.nullable and batch.column(f.name).null_count
+        ]
+        if null_columns:
+            raise ContractError(
+                f"The {what} has nulls in non-nullable column(s): {format_names(null_columns)}. "
+                "Filter or fill them upstream, or declare the column nullable.",
+                null_columns=null_columns,
+            )
+        try:
+            columns = [batch.column(f.name).cast(f.type, safe=True) for f in declared]
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise ContractError(
+                f"The {what} has values that do not fit the declared types: {exc}."
+            ) from exc
+        return pa.RecordBatch.from_arrays(columns, schema=declared)
+
+
+def schema_to_json(schema: pa.Schema) -> list[dict[str, Any]]:
+    """A JSON-friendly description of an Arrow schema (for manifests and XCom)."""
+    return [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]

@@ -1,0 +1,90 @@
+"""The package's exceptions: one module, so callers catch by meaning, not by origin.
+
+Every error is either *non-retryable* (bad data, bad schema, bad model, bad arguments:
+running again gives the same failure) or *retryable* (I/O and connection trouble).
+Operators turn non-retryable errors into ``AirflowFailException`` at their edge.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+
+def format_names(names: Iterable[str], limit: int = 10) -> str:
+    """``a, b, c`` — capped at ``limit`` names, then ``and N more``."""
+    items = list(names)
+    shown = ", ".join(items[:limit])
+    if len(items) > limit:
+        shown += f" and {len(items) - limit} more"
+    return shown
+
+
+class AirflowMlopsError(Exception):
+    """Base class of every error this package raises."""
+
+    retryable: bool = False
+
+
+class ArgumentError(AirflowMlopsError, ValueError):
+    """An argument given to an operator, hook or engine function is invalid."""
+
+
+class PartitionError(AirflowMlopsError, ValueError):
+    """A partition value is malformed (partitions are ``YYYY-MM-DD`` dates)."""
+
+
+class TableNameError(AirflowMlopsError, ValueError):
+    """A table name is not a plain identifier (no path separators, no ``..``)."""
+
+
+class ContractError(AirflowMlopsError, ValueError):
+    """Data does not match a declared feature contract.
+
+    The offending columns are kept as attributes so callers and tests can act on them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        missing_columns: Iterable[str] = (),
+        unexpected_columns: Iterable[str] = (),
+        mistyped_columns: dict[str, tuple[str, str]] | None = None,
+        null_columns: Iterable[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.missing_columns = list(missing_columns)
+        self.unexpected_columns = list(unexpected_columns)
+        self.mistyped_columns = dict(mistyped_columns or {})
+        self.null_columns = list(null_columns)
+
+
+class EmptyInputError(AirflowMlopsError, ValueError):
+    """A step received no rows where rows were required."""
+
+
+class SourceQueryError(AirflowMlopsError, ValueError):
+    """The source database rejected the query (syntax, missing table, bad parameter)."""
+
+
+class SourceConnectionError(AirflowMlopsError, ConnectionError):
+    """The source database could not be reached. Retryable."""
+
+    retryable = True
+
+
+class StoreError(AirflowMlopsError, OSError):
+    """The feature store could not be read or written. Retryable."""
+
+    retryable = True
+
+
+class PartitionNotFoundError(AirflowMlopsError, LookupError):
+    """The requested table, partition or version does not exist."""
+
+
+class TransformError(AirflowMlopsError, ValueError):
+    """A transform (SQL or Python) failed on its input."""

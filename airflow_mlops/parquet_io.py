@@ -1,0 +1,136 @@
+"""Streaming Parquet I/O on any pyarrow filesystem (local path or object-storage URI)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from airflow_mlops.exceptions import EmptyInputError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+COMPRESSION = "zstd"
+ROW_GROUP_SIZE = 128 * 1024
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """A Parquet file that was written: where, how many rows, its size and SHA-256."""
+
+    path: str
+    rows: int
+    bytes: int
+    sha256: str
+
+
+def resolve(uri_or_path: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem and in-filesystem path of a local path or a URI (``s3://…``)."""
+    import pyarrow.fs as pafs
+
+    if "://" in uri_or_path:
+        return pafs.FileSystem.from_uri(uri_or_path)
+    import os
+
+    return pafs.LocalFileSystem(), os.path.abspath(uri_or_path)
+
+
+def file_sha256(filesystem: pafs.FileSystem, path: str, chunk: int = 4 << 20) -> tuple[str, int]:
+    """SHA-256 hex digest and size of a file, read in ``chunk``-byte pieces."""
+    digest = hashlib.sha256()
+    size = 0
+    with filesystem.open_input_stream(path) as stream:
+        while True:
+            block = stream.read(chunk)
+            if not block:
+                break
+            size += len(block)
+            digest.update(block)
+    return digest.hexdigest(), size
+
+
+def write_batches(
+    batches: Iterable[pa.RecordBatch],
+    filesystem: pafs.FileSystem,
+    path: str,
+    *,
+    schema: pa.Schema | None = None,
+    on_batch: Callable[[int], None] | None = None,
+    allow_empty: bool = True,
+) -> WrittenFile:
+    """Write ``batches`` to one Parquet file, holding one batch in memory at a time.
+
+    The schema is ``schema`` if given, else the first batch's; every batch is cast to it.
+    With no batches at all, an empty file with ``schema`` is written (or, with
+    ``allow_empty=False``, :class:`EmptyInputError` is raised).
+    """
+
+    writer: pq.ParquetWriter | None = None
+    rows = 0
+    parent = path.rsplit("/", 1)[0]
+    filesystem.create_dir(parent, recursive=True)
+    try:
+        for batch in batches:
+            if writer is None:
+                schema = schema or batch.schema
+                writer = _open_writer(filesystem, path, schema)
+            if batch.schema != schema:
+                batch = batch.cast(schema)
+            writer.write_batch(batch, row_group_size=ROW_GROUP_SIZE)
+            rows += batch.num_rows
+            if on_batch is not None:
+                on_batch(batch.num_rows)
+        if writer is None:
+            if schema is None or not allow_empty:
+                raise EmptyInputError(
+                    f"No rows to write to {path}: the input was empty. Check the query's filters "
+                    "and the partition, or allow empty input."
+                )
+            writer = _open_writer(filesystem, path, schema)
+    finally:
+        if writer is not None:
+            writer.close()
+    sha, size = file_sha256(filesystem, path)
+    return WrittenFile(path=path, rows=rows, bytes=size, sha256=sha)
+
+
+def _open_writer(
+    filesystem: pafs.FileSystem, path: str, schema: pa.Schema
+) -> pa.parquet.ParquetWriter:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetWriter(
+        path,
+        schema,
+        filesystem=filesystem,
+        compression=COMPRESSION,
+        write_statistics=True,
+    )
+
+
+def iter_batches(
+    filesystem: pafs.FileSystem,
+    paths: str | list[str],
+    *,
+    columns: list[str] | None = None,
+    batch_size: int = 64 * 1024,
+) -> Iterator[pa.RecordBatch]:
+    """Record batches of one or several Parquet files, ``batch_size`` rows at a time."""
+    import pyarrow.parquet as pq
+
+    for path in [paths] if isinstance(paths, str) else paths:
+        with filesystem.open_input_file(path) as handle:
+            parquet = pq.ParquetFile(handle)
+            yield from parquet.iter_batches(batch_size=batch_size, columns=columns)
+
+
+def read_schema(filesystem: pafs.FileSystem, path: str) -> pa.Schema:
+    import pyarrow.parquet as pq
+
+    with filesystem.open_input_file(path) as handle:
+        return pq.ParquetFile(handle).schema_arrow
