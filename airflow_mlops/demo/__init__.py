@@ -1,0 +1,1 @@
+"""The demo domain: a synthetic credit-risk warehouse and the scripts that drive the demo."""

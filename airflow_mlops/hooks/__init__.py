@@ -1,0 +1,1 @@
+"""Hooks: resolve Airflow connections into engine objects."""

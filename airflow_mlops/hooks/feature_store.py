@@ -1,0 +1,60 @@
+"""FeatureStoreHook: an Airflow connection of type ``feature_store`` → a FeatureStore."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import Asset, BaseHook
+
+from airflow_mlops.exceptions import ArgumentError
+
+if TYPE_CHECKING:
+    from airflow_mlops.store import FeatureStore
+
+
+def _extra_field(extra: dict[str, Any], name: str) -> Any:
+    return extra.get(name, extra.get(f"extra__feature_store__{name}"))
+
+
+class FeatureStoreHook(BaseHook):
+    """Opens the feature store a connection points at.
+
+    The connection (type ``feature_store``) carries the store root — a local path or an
+    object-storage URI — and how many versions per partition to keep for rollback::
+
+        AIRFLOW_CONN_FEATURE_STORE_DEFAULT='{"conn_type": "feature_store",
+            "extra": {"root": "/data/features", "keep_versions": 3}}'
+
+    :param feature_store_conn_id: the connection id.
+    """
+
+    conn_name_attr = "feature_store_conn_id"
+    default_conn_name = "feature_store_default"
+    conn_type = "feature_store"
+    hook_name = "Feature Store"
+
+    def __init__(self, feature_store_conn_id: str = default_conn_name) -> None:
+        super().__init__()
+        self.feature_store_conn_id = feature_store_conn_id
+
+    def get_conn(self) -> FeatureStore:
+        return self.get_store()
+
+    def get_store(self) -> FeatureStore:
+        from airflow_mlops.store import FeatureStore
+
+        conn = self.get_connection(self.feature_store_conn_id)
+        extra = conn.extra_dejson
+        root = _extra_field(extra, "root") or conn.host
+        if not root:
+            raise ArgumentError(
+                f"Connection {self.feature_store_conn_id!r} has no store root. Set its "
+                "'root' field (extra.root) to a local path or an object-storage URI."
+            )
+        keep = _extra_field(extra, "keep_versions")
+        return FeatureStore(str(root), keep_versions=int(keep) if keep else 3)
+
+
+def feature_table_asset(table: str, feature_store_conn_id: str = "feature_store_default") -> Asset:
+    """The Airflow Asset that stands for a feature table (published by the load operator)."""
+    return Asset(name=table, uri=f"feature-store://{feature_store_conn_id}/{table}")

@@ -1,0 +1,14 @@
+"""Operators of the airflow-mlops provider. Importing this package imports no heavy library."""
+
+from __future__ import annotations
+
+from airflow_mlops.operators.extract import SqlExtractOperator
+from airflow_mlops.operators.load import PublishFeaturesOperator
+from airflow_mlops.operators.transform import PythonTransformOperator, SqlTransformOperator
+
+__all__ = [
+    "PublishFeaturesOperator",
+    "PythonTransformOperator",
+    "SqlExtractOperator",
+    "SqlTransformOperator",
+]

@@ -1,0 +1,116 @@
+"""What every operator of the package shares: the run's partition and the error edge."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_mlops.exceptions import AirflowMlopsError, ArgumentError
+from airflow_mlops.partition import partition_for_run, validate_partition
+
+if TYPE_CHECKING:
+    import jinja2
+    from airflow.sdk import Context
+
+
+class PartitionedOperator(BaseOperator):
+    """Base of the package's operators: every write is keyed by a partition (a day).
+
+    The partition is, in order: the ``partition`` argument; the run's ``partition`` param
+    (the date picker of the trigger form); otherwise ``(logical_date or run_after) -
+    partition_lag_days``. It is available to templates as ``{{ partition }}`` — use
+    ``{{ macros.ds_add(partition, -6) }}`` for windows. ``{{ ds }}`` is not used: it is
+    None for runs triggered without a logical date.
+
+    Errors from the package that running again cannot fix (bad data, schema, model,
+    arguments) fail the task without retries; I/O and connection errors stay retryable.
+
+    :param partition: a fixed ``YYYY-MM-DD`` partition, overriding the run's.
+    :param partition_lag_days: days between the run's date and its partition (default 1:
+        a 03:00 run writes the previous, complete day).
+    """
+
+    def __init__(
+        self, *, partition: str | None = None, partition_lag_days: int = 1, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        if partition is not None and "{{" not in partition:
+            validate_partition(partition)
+        if not isinstance(partition_lag_days, int) or partition_lag_days < 0:
+            raise ArgumentError(
+                f"The 'partition_lag_days' parameter of {type(self).__name__} must be an int "
+                f">= 0. Got {partition_lag_days!r} instead."
+            )
+        self.partition = partition
+        self.partition_lag_days = partition_lag_days
+
+    def resolve_partition(self, context: Context) -> str:
+        params = context.get("params") or {}
+        dag_run = context.get("dag_run")
+        return partition_for_run(
+            explicit=self.partition or params.get("partition"),
+            logical_date=context.get("logical_date"),
+            run_after=getattr(dag_run, "run_after", None),
+            lag_days=self.partition_lag_days,
+        )
+
+    def render_template_fields(
+        self, context: Context, jinja_env: jinja2.Environment | None = None
+    ) -> None:
+        context["partition"] = self.resolve_partition(context)  # type: ignore[typeddict-unknown-key]
+        super().render_template_fields(context, jinja_env)
+
+    def execute(self, context: Context) -> Any:
+        partition = context.get("partition") or self.resolve_partition(context)
+        try:
+            return self.execute_partition(context, str(partition))
+        except AirflowMlopsError as exc:
+            if exc.retryable:
+                raise
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+    def execute_partition(self, context: Context, partition: str) -> Any:
+        """The operator's work for ``partition``. Subclasses implement this, not ``execute``."""
+        raise NotImplementedError
+
+    def run_identity(self, context: Context) -> dict[str, Any]:
+        """Who wrote: DAG, run, task and try, for manifests and lineage."""
+        ti = context["ti"]
+        return {
+            "dag_id": ti.dag_id,
+            "run_id": ti.run_id,
+            "task_id": ti.task_id,
+            "try_number": ti.try_number,
+        }
+
+
+def staged_output(
+    *, path: str, rows: int, sha256: str, partition: str, lineage: dict[str, Any]
+) -> dict[str, Any]:
+    """The XCom a staging step returns: a reference to its Parquet file, never the data."""
+    return {
+        "path": path,
+        "rows": rows,
+        "sha256": sha256,
+        "partition": partition,
+        "lineage": lineage,
+    }
+
+
+def staged_path(ref: Any, *, argument: str, operator: str) -> str:
+    """The staged file path behind ``ref`` (an upstream XCom dict or a plain path)."""
+    if isinstance(ref, dict) and ref.get("path"):
+        return str(ref["path"])
+    if isinstance(ref, str) and ref and ref != "None":
+        return ref
+    raise ArgumentError(
+        f"The {argument!r} parameter of {operator} must be an upstream step's output "
+        f"(e.g. extract.output) or a staged Parquet path. Got {ref!r} instead."
+    )
+
+
+def staged_lineage(ref: Any) -> dict[str, Any]:
+    """The lineage an upstream staged output carries (empty for a plain path)."""
+    return dict(ref.get("lineage") or {}) if isinstance(ref, dict) else {}

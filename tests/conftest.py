@@ -1,0 +1,53 @@
+"""Shared fixtures. An embedded Airflow home is set up before Airflow is first imported."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from airflow_mlops.demo.environment import REPO, airflow_env, migrate
+from airflow_mlops.demo.warehouse import WarehouseSpec, write_sqlite
+
+# Airflow reads its configuration when first imported: point it at a throw-away home now.
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="airflow-mlops-tests-"))
+_SMALL_SPEC = WarehouseSpec(customers=2_000, transactions_per_day=0.6, seed=7)
+_ENV = airflow_env(
+    _SESSION_DIR / "airflow_home",
+    warehouse_db=_SESSION_DIR / "warehouse.db",
+    store_root=_SESSION_DIR / "feature_store",
+)
+os.environ.update(_ENV)
+
+POSTGRES_URI = os.environ.get(
+    "AIRFLOW_MLOPS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(scope="session")
+def small_warehouse() -> tuple[Path, WarehouseSpec]:
+    """The small deterministic SQLite warehouse the ``warehouse`` connection points at."""
+    path = _SESSION_DIR / "warehouse.db"
+    if not path.exists():
+        write_sqlite(str(path), _SMALL_SPEC)
+    return path, _SMALL_SPEC
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> dict[str, str]:
+    """A migrated SQLite metadata DB in the session's Airflow home; the Airflow env vars."""
+    migrate(_ENV)
+    return dict(_ENV)
+
+
+@pytest.fixture
+def store_root() -> Path:
+    """The root of the feature store the ``feature_store_default`` connection points at."""
+    return _SESSION_DIR / "feature_store"
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO

@@ -1,0 +1,38 @@
+"""The installed distribution registers as an Airflow provider."""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import entry_points
+
+import pytest
+
+from airflow_mlops.demo.environment import airflow_cli
+from airflow_mlops.provider import get_provider_info
+
+
+def test_entry_point_resolves_to_provider_info():
+    (entry,) = [
+        e
+        for e in entry_points(group="apache_airflow_provider")
+        if e.value.startswith("airflow_mlops")
+    ]
+    info = entry.load()()
+    assert info["package-name"] == "airflow-mlops"
+    assert info == get_provider_info()
+
+
+def test_connection_type_is_declared_with_form_fields():
+    (conn,) = get_provider_info()["connection-types"]
+    assert conn["connection-type"] == "feature_store"
+    assert set(conn["conn-fields"]) == {"root", "keep_versions"}
+    assert "extra" in conn["ui-field-behaviour"]["hidden-fields"]
+
+
+@pytest.mark.airflow
+def test_airflow_lists_the_provider_and_its_hook(airflow_db):
+    providers = json.loads(airflow_cli(airflow_db, "providers", "list", "-o", "json").stdout)
+    assert "airflow-mlops" in {p["package_name"] for p in providers}
+    hooks = airflow_cli(airflow_db, "providers", "hooks", "-o", "json").stdout
+    assert "airflow_mlops.hooks.feature_store.FeatureStoreHook" in hooks
+    assert "feature_store" in hooks
