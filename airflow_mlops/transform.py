@@ -56,7 +56,12 @@ def sql_transform(
                 )
             con.register(name, pads.dataset(paths, filesystem=filesystem, format="parquet"))
         try:
-            reader = con.execute(sql, dict(parameters or {})).fetch_record_batch(batch_size)
+            relation = con.sql(sql, params=dict(parameters or {}))
+            if relation is None:
+                raise TransformError(
+                    f"The SQL transform must be a query that returns rows. Got: {sql.strip()[:_SQL_SHOWN]!r}."
+                )
+            reader = relation.to_arrow_reader(batch_size)
         except duckdb.Error as exc:
             raise TransformError(
                 f"The SQL transform failed: {exc}. Inputs: {', '.join(inputs) or 'none'}. "
