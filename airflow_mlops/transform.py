@@ -59,7 +59,8 @@ def sql_transform(
             relation = con.sql(sql, params=dict(parameters or {}))
             if relation is None:
                 raise TransformError(
-                    f"The SQL transform must be a query that returns rows. Got: {sql.strip()[:_SQL_SHOWN]!r}."
+                    "The SQL transform must be a query that returns rows. "
+                    f"Got: {sql.strip()[:_SQL_SHOWN]!r}."
                 )
             reader = relation.to_arrow_reader(batch_size)
         except duckdb.Error as exc:
