@@ -42,20 +42,31 @@ _SIMPLE_TYPES = {
 _TIMESTAMP = re.compile(r"^timestamp\[(s|ms|us|ns)(?:,\s*tz=([^\]]+))?\]$")
 
 
-def parse_arrow_type(spec: str) -> pa.DataType:
-    """The Arrow type named by ``spec`` (the form ``str(pa_type)`` prints)."""
-    import pyarrow as pa
+def check_type_spec(spec: str) -> None:
+    """Raise :class:`ArgumentError` unless ``spec`` names a supported Arrow type.
 
-    name = spec.strip()
-    if name in _SIMPLE_TYPES:
-        return getattr(pa, _SIMPLE_TYPES[name])()
-    match = _TIMESTAMP.match(name)
-    if match:
-        return pa.timestamp(match.group(1), tz=match.group(2))
+    Needs no pyarrow, so contracts can be declared and checked at DAG-parse time.
+    """
+    name = spec.strip() if isinstance(spec, str) else spec
+    if name in _SIMPLE_TYPES or _TIMESTAMP.match(str(name)):
+        return
     raise ArgumentError(
         f"Unknown Arrow type {spec!r} in a feature contract. Use one of "
         f"{format_names(sorted(_SIMPLE_TYPES), limit=30)} or 'timestamp[us, tz=UTC]'."
     )
+
+
+def parse_arrow_type(spec: str) -> pa.DataType:
+    """The Arrow type named by ``spec`` (the form ``str(pa_type)`` prints)."""
+    import pyarrow as pa
+
+    check_type_spec(spec)
+    name = spec.strip()
+    if name in _SIMPLE_TYPES:
+        return getattr(pa, _SIMPLE_TYPES[name])()
+    match = _TIMESTAMP.match(name)
+    assert match is not None  # guaranteed by check_type_spec
+    return pa.timestamp(match.group(1), tz=match.group(2))
 
 
 def _family(t: pa.DataType) -> str:
@@ -84,7 +95,7 @@ def _castable(actual: pa.DataType, declared: pa.DataType) -> bool:
     if a == d:
         if a == "timestamp":
             # naive vs aware is a meaning change, never silently cast
-            return (actual.tz is None) == (declared.tz is None)  # type: ignore[attr-defined]
+            return (actual.tz is None) == (declared.tz is None)
         return True
     return a == "integer" and d == "floating"
 
@@ -123,7 +134,7 @@ class FeatureContract:
                 f"FeatureContract has duplicate columns: {format_names(duplicates)}."
             )
         for f in self.fields:
-            parse_arrow_type(f.type)
+            check_type_spec(f.type)
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, str | tuple[str, bool]]) -> FeatureContract:

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any, Protocol
 
 _log = logging.getLogger(__name__)
+
+
+class InfoLogger(Protocol):
+    """Anything with ``info(msg, *args)``: a stdlib logger or Airflow's task logger."""
+
+    def info(self, msg: Any, /, *args: Any) -> Any: ...
 
 
 class Progress:
@@ -17,7 +24,7 @@ class Progress:
     """
 
     def __init__(
-        self, what: str, *, logger: logging.Logger | None = None, every: float = 10.0
+        self, what: str, *, logger: InfoLogger | None = None, every: float = 10.0
     ) -> None:
         self.what = what
         self.rows = 0

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from airflow.sdk import DAG, Param
+
 from airflow_mlops.contract import FeatureContract
 from airflow_mlops.operators import (
     PublishFeaturesOperator,

@@ -35,6 +35,6 @@ def test_import_does_not_load_heavy_libraries(statement, repo):
 def test_dagbag_loads_every_dag_without_errors(airflow_db, repo):
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(repo / "dags"), include_examples=False)
+    bag = DagBag(dag_folder=str(repo / "dags"))
     assert bag.import_errors == {}
     assert "daily_customer_features" in bag.dag_ids

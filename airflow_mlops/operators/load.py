@@ -81,7 +81,7 @@ class PublishFeaturesOperator(PartitionedOperator):
             self.table,
             partition,
             iter_batches(store.filesystem, path, batch_size=self.batch_size),
-            schema=read_schema(store.filesystem, path),
+            schema=None if self.contract else read_schema(store.filesystem, path),
             contract=self.contract,
             lineage=lineage,
             on_batch=progress.add,

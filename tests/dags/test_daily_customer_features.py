@@ -20,11 +20,12 @@ def _at_three(day: str) -> dt.datetime:
     return dt.datetime.fromisoformat(f"{day}T03:00:00+00:00")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def dag(airflow_db, small_warehouse, repo):
+    """A freshly parsed DAG: in-process runs update the tasks' params from run conf."""
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(repo / "dags"), include_examples=False)
+    bag = DagBag(dag_folder=str(repo / "dags"))
     assert bag.import_errors == {}
     return bag.get_dag(DAG_ID)
 

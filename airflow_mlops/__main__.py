@@ -1,0 +1,7 @@
+"""``python -m airflow_mlops``: the same CLI as ``airflow-mlops``."""
+
+from __future__ import annotations
+
+from airflow_mlops.cli import main
+
+raise SystemExit(main())
