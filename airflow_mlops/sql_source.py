@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import queue
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 DEFAULT_BATCH_SIZE = 100_000
 SQL_EXCERPT_CHARS = 200
+#: a ``:name`` placeholder (not a ``::type`` cast, not a time like ``10:30``).
+_NAMED_PLACEHOLDER = re.compile(r"(?<![:\w]):[A-Za-z_]\w*")
 #: ADBC's own batch size target; each ADBC batch is then cut to ``batch_size`` rows.
 POSTGRES_BATCH_SIZE_HINT_BYTES = 16 << 20
 #: ADBC batches read ahead on a background thread while the caller writes the last one.
@@ -162,6 +165,8 @@ def bind_postgres_parameters(
 
     if parameters is None:
         return sql
+    if isinstance(parameters, Mapping) and "%(" not in sql and _NAMED_PLACEHOLDER.search(sql):
+        sql = named_to_pyformat(sql)
     query = PostgresClientQuery(Transformer())
     try:
         query.convert(sql, parameters)
@@ -171,6 +176,19 @@ def bind_postgres_parameters(
             f"(%(name)s or %s) and give one value per placeholder. Query: {excerpt(sql)}"
         ) from exc
     return bytes(query.query).decode(query._tx.encoding)
+
+
+def named_to_pyformat(sql: str) -> str:
+    """``:name`` placeholders → psycopg's ``%(name)s``, by SQLAlchemy's ``text()`` parser.
+
+    ``:name`` is the portable style: the same query file runs on SQLite and PostgreSQL.
+    ``::type`` casts are left alone and literal ``%`` signs are escaped; as in SQLAlchemy,
+    write ``\\:`` for a colon that must stay inside a string literal.
+    """
+    from sqlalchemy import text
+    from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
+
+    return str(text(sql).compile(dialect=postgresql_psycopg.dialect()))
 
 
 def excerpt(sql: str, limit: int = SQL_EXCERPT_CHARS) -> str:

@@ -49,5 +49,11 @@ def store_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def postgres_uri() -> str:
+    """The real PostgreSQL the postgres-marked tests use (database ``test``)."""
+    return POSTGRES_URI
+
+
+@pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO

@@ -140,3 +140,42 @@ def test_publish_emits_an_asset_event_with_partition_and_rows(dag, store_root):
     assert {"partition": "2026-01-24", "rows": rows} in [
         {"partition": x.get("partition"), "rows": x.get("rows")} for x in extras
     ]
+
+
+@pytest.mark.postgres
+def test_postgres_warehouse_publishes_the_same_features_as_sqlite(
+    dag, small_warehouse, store_root, tmp_path, monkeypatch, postgres_uri
+):
+    """The same DAG and SQL files, run against the real PostgreSQL: identical content."""
+    from airflow_mlops.demo.environment import connection_json
+    from airflow_mlops.demo.warehouse import write_postgres
+
+    write_postgres(postgres_uri, small_warehouse[1], schema="mlops_test_warehouse")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WAREHOUSE",
+        connection_json(
+            "postgres",
+            host="127.0.0.1",
+            port=5432,
+            login="postgres",
+            schema="test",
+            extra={"options": "-csearch_path=mlops_test_warehouse"},
+        ),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FEATURE_STORE_DEFAULT",
+        connection_json("feature_store", extra={"root": str(tmp_path)}),
+    )
+    run = dag.test(logical_date=_at_three("2026-01-23"))
+    assert run.state == "success"
+    from_postgres = FeatureStore(str(tmp_path))
+    manifest = from_postgres.manifest(TABLE, "2026-01-22")
+    assert manifest["lineage"]["sources"]["extract_customers"]["source"].startswith("postgresql")
+
+    monkeypatch.undo()
+    dag.test(logical_date=_at_three("2026-01-23"))
+    from_sqlite = FeatureStore(str(store_root))
+    assert from_postgres.read_partition(TABLE, "2026-01-22").equals(
+        from_sqlite.read_partition(TABLE, "2026-01-22")
+    )
+    assert manifest["content_sha256"] == from_sqlite.manifest(TABLE, "2026-01-22")["content_sha256"]
