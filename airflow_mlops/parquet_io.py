@@ -109,6 +109,9 @@ def _open_writer(
         schema,
         filesystem=filesystem,
         compression=COMPRESSION,
+        # Dictionary pages cost ~2x the encode time of plain zstd pages and, measured on the
+        # extract benchmark's table, gave larger files (docs/benchmarks.md).
+        use_dictionary=False,
         write_statistics=True,
     )
 
