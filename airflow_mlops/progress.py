@@ -23,9 +23,7 @@ class Progress:
     :param every: minimum seconds between two lines.
     """
 
-    def __init__(
-        self, what: str, *, logger: InfoLogger | None = None, every: float = 10.0
-    ) -> None:
+    def __init__(self, what: str, *, logger: InfoLogger | None = None, every: float = 10.0) -> None:
         self.what = what
         self.rows = 0
         self._log = logger or _log

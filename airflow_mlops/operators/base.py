@@ -46,6 +46,15 @@ class PartitionedOperator(BaseOperator):
         self.partition = partition
         self.partition_lag_days = partition_lag_days
 
+    def positive_int(self, name: str, value: object) -> int:
+        """``value`` if it is an int >= 1, else an :class:`ArgumentError` naming the argument."""
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ArgumentError(
+                f"The {name!r} parameter of {type(self).__name__} must be an int >= 1. "
+                f"Got {value!r} instead."
+            )
+        return value
+
     def resolve_partition(self, context: Context) -> str:
         params = context.get("params") or {}
         dag_run = context.get("dag_run")

@@ -67,16 +67,11 @@ class SqlExtractOperator(PartitionedOperator):
                 f"The 'sql' parameter of SqlExtractOperator must be a non-empty query or .sql "
                 f"file name. Got {sql!r} instead."
             )
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ArgumentError(
-                "The 'batch_size' parameter of SqlExtractOperator must be an int >= 1. "
-                f"Got {batch_size!r} instead."
-            )
         self.sql = sql
         self.conn_id = conn_id
         self.parameters = parameters
         self.name = name or self.task_id
-        self.batch_size = batch_size
+        self.batch_size = self.positive_int("batch_size", batch_size)
         self.allow_empty = allow_empty
         self.feature_store_conn_id = feature_store_conn_id
 

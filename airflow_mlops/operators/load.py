@@ -65,7 +65,7 @@ class PublishFeaturesOperator(PartitionedOperator):
         self.table = table
         self.source = source
         self.contract = contract
-        self.batch_size = batch_size
+        self.batch_size = self.positive_int("batch_size", batch_size)
         self.feature_store_conn_id = feature_store_conn_id
         self.asset = asset
 

@@ -47,13 +47,8 @@ class _StagingTransform(PartitionedOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ArgumentError(
-                f"The 'batch_size' parameter of {type(self).__name__} must be an int >= 1. "
-                f"Got {batch_size!r} instead."
-            )
         self.name = name or self.task_id
-        self.batch_size = batch_size
+        self.batch_size = self.positive_int("batch_size", batch_size)
         self.feature_store_conn_id = feature_store_conn_id
 
     def stage(
