@@ -9,6 +9,7 @@ and prints where the feature table is and what it holds.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import time
 from pathlib import Path
 
@@ -55,6 +56,15 @@ def main() -> None:
             raise SystemExit(result.stdout[-3000:] + result.stderr[-3000:])
 
     store = FeatureStore(str(store_root))
+    rerun = (dt.datetime.fromisoformat(RUNS[1]) - dt.timedelta(days=1)).date().isoformat()
+    first, second = store.list_versions("customer_features", rerun)[-2:]
+    same = (
+        store.manifest("customer_features", rerun, version=first)["content_sha256"]
+        == store.manifest("customer_features", rerun, version=second)["content_sha256"]
+    )
+    print(
+        f"rerun      ds={rerun}: new version {second} replaced {first}; identical content: {same}"
+    )
     print(f"\nfeature store  {store_root}")
     for table in store.list_tables():
         for partition in store.list_partitions(table):
