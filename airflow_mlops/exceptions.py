@@ -88,3 +88,32 @@ class PartitionNotFoundError(AirflowMlopsError, LookupError):
 
 class TransformError(AirflowMlopsError, ValueError):
     """A transform (SQL or Python) failed on its input."""
+
+
+class ChecksumMismatchError(AirflowMlopsError, ValueError):
+    """A file's SHA-256 differs from the one recorded for it (tampered or truncated).
+
+    :ivar path: the file; :ivar expected: the recorded digest; :ivar actual: the file's.
+    """
+
+    def __init__(self, message: str, *, path: str, expected: str, actual: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+
+
+class ModelNotFoundError(AirflowMlopsError, LookupError):
+    """The requested model, version or alias is not in the registry."""
+
+
+class ModelLoadError(AirflowMlopsError, ValueError):
+    """A model artifact could not be loaded safely (corrupt, wrong object, bad libraries)."""
+
+
+class ModelVersionMismatchError(ModelLoadError):
+    """The model was saved with library versions this environment does not match."""
+
+
+class ScoringError(AirflowMlopsError, RuntimeError):
+    """A model failed while scoring a batch."""
