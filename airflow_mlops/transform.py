@@ -115,14 +115,17 @@ def _as_record_batch(result: Any) -> pa.RecordBatch:
 
     if isinstance(result, pa.RecordBatch):
         return result
-    if isinstance(result, pa.Table):
-        return (
-            result.combine_chunks().to_batches()[0]
-            if result.num_rows
-            else (pa.RecordBatch.from_pylist([], schema=result.schema))
-        )
     if isinstance(result, pd.DataFrame):
-        return pa.RecordBatch.from_pandas(result, preserve_index=False)
+        try:
+            result = pa.Table.from_pandas(result, preserve_index=False)
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            raise TransformError(
+                f"The transform function's DataFrame cannot be converted to Arrow: {exc}."
+            ) from exc
+    if isinstance(result, pa.Table):
+        if not result.num_rows:
+            return pa.RecordBatch.from_pylist([], schema=result.schema)
+        return result.combine_chunks().to_batches()[0]
     raise TransformError(
         "A transform function must return a pyarrow RecordBatch or Table or a pandas "
         f"DataFrame. Got {type(result).__name__} instead."

@@ -52,7 +52,16 @@ class FeatureStoreHook(BaseHook):
                 "'root' field (extra.root) to a local path or an object-storage URI."
             )
         keep = _extra_field(extra, "keep_versions")
-        return FeatureStore(str(root), keep_versions=int(keep) if keep else 3)
+        if keep in (None, ""):
+            return FeatureStore(str(root))
+        try:
+            keep_versions = int(keep)
+        except (TypeError, ValueError):
+            raise ArgumentError(
+                f"Connection {self.feature_store_conn_id!r} has keep_versions={keep!r}; it must "
+                "be a whole number >= 1."
+            ) from None
+        return FeatureStore(str(root), keep_versions=keep_versions)
 
 
 def feature_table_asset(table: str, feature_store_conn_id: str = "feature_store_default") -> Asset:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -11,8 +12,24 @@ from airflow_mlops.exceptions import AirflowMlopsError, ArgumentError
 from airflow_mlops.partition import partition_for_run, validate_partition
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import jinja2
     from airflow.sdk import Context
+
+
+@contextmanager
+def fail_fast() -> Iterator[None]:
+    """Turn the package's non-retryable errors into ``AirflowFailException`` (no retries).
+
+    Retryable ones (I/O, connections) and foreign exceptions pass through unchanged.
+    """
+    try:
+        yield
+    except AirflowMlopsError as exc:
+        if exc.retryable:
+            raise
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
 class PartitionedOperator(BaseOperator):
@@ -36,9 +53,13 @@ class PartitionedOperator(BaseOperator):
         self, *, partition: str | None = None, partition_lag_days: int = 1, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        if partition is not None and "{{" not in partition:
-            validate_partition(partition)
-        if not isinstance(partition_lag_days, int) or partition_lag_days < 0:
+        if partition is not None and not (isinstance(partition, str) and "{{" in partition):
+            partition = validate_partition(partition)
+        if (
+            isinstance(partition_lag_days, bool)
+            or not isinstance(partition_lag_days, int)
+            or partition_lag_days < 0
+        ):
             raise ArgumentError(
                 f"The 'partition_lag_days' parameter of {type(self).__name__} must be an int "
                 f">= 0. Got {partition_lag_days!r} instead."
@@ -55,30 +76,45 @@ class PartitionedOperator(BaseOperator):
             )
         return value
 
+    def non_empty_sql(self, sql: object) -> str:
+        """``sql`` if it is a non-empty string (query or ``.sql`` file name)."""
+        if not isinstance(sql, str) or not sql.strip():
+            raise ArgumentError(
+                f"The 'sql' parameter of {type(self).__name__} must be a non-empty query or "
+                f".sql file name. Got {sql!r} instead."
+            )
+        return sql
+
     def resolve_partition(self, context: Context) -> str:
         params = context.get("params") or {}
         dag_run = context.get("dag_run")
-        return partition_for_run(
-            explicit=self.partition or params.get("partition"),
-            logical_date=context.get("logical_date"),
-            run_after=getattr(dag_run, "run_after", None),
-            lag_days=self.partition_lag_days,
-        )
+        with fail_fast():
+            return partition_for_run(
+                explicit=self.partition or params.get("partition"),
+                logical_date=context.get("logical_date"),
+                run_after=getattr(dag_run, "run_after", None),
+                lag_days=self.partition_lag_days,
+            )
 
     def render_template_fields(
         self, context: Context, jinja_env: jinja2.Environment | None = None
     ) -> None:
+        if isinstance(self.partition, str) and "{{" in self.partition:
+            jinja_env = jinja_env or self.get_template_env()
+            self.partition = self.render_template(self.partition, context, jinja_env)
         context["partition"] = self.resolve_partition(context)  # type: ignore[typeddict-unknown-key]
         super().render_template_fields(context, jinja_env)
 
     def execute(self, context: Context) -> Any:
         partition = context.get("partition") or self.resolve_partition(context)
-        try:
+        with fail_fast():
             return self.execute_partition(context, str(partition))
-        except AirflowMlopsError as exc:
-            if exc.retryable:
-                raise
-            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+    def staging_name(self, context: Context, name: str) -> str:
+        """The staged file name of this task instance (mapped instances get their own)."""
+        map_index = getattr(context["ti"], "map_index", -1)
+        suffix = f"-{map_index}" if isinstance(map_index, int) and map_index >= 0 else ""
+        return f"{name}{suffix}.parquet"
 
     def execute_partition(self, context: Context, partition: str) -> Any:
         """The operator's work for ``partition``. Subclasses implement this, not ``execute``."""

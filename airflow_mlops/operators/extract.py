@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.exceptions import ArgumentError
 from airflow_mlops.hooks.feature_store import FeatureStoreHook
 from airflow_mlops.hooks.sql_source import SqlSourceHook
 from airflow_mlops.operators.base import PartitionedOperator, staged_output
@@ -62,12 +61,7 @@ class SqlExtractOperator(PartitionedOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(sql, str) or not sql.strip():
-            raise ArgumentError(
-                f"The 'sql' parameter of SqlExtractOperator must be a non-empty query or .sql "
-                f"file name. Got {sql!r} instead."
-            )
-        self.sql = sql
+        self.sql = self.non_empty_sql(sql)
         self.conn_id = conn_id
         self.parameters = parameters
         self.name = name or self.task_id
@@ -83,7 +77,7 @@ class SqlExtractOperator(PartitionedOperator):
         source = SqlSourceHook(self.conn_id).get_source()
         store = FeatureStoreHook(self.feature_store_conn_id).get_store()
         ti = context["ti"]
-        path = store.staging_path(ti.dag_id, ti.run_id, f"{self.name}.parquet")
+        path = store.staging_path(ti.dag_id, ti.run_id, self.staging_name(context, self.name))
         self.log.info(
             "Extracting %r for partition %s from %s", self.name, partition, source.describe()
         )

@@ -59,9 +59,9 @@ class PublishFeaturesOperator(PartitionedOperator):
             validate_table_name(table)
         except TableNameError as exc:
             raise ArgumentError(f"PublishFeaturesOperator: {exc}") from exc
-        asset = feature_table_asset(table, feature_store_conn_id)
-        kwargs["outlets"] = [*(kwargs.get("outlets") or []), asset]
         super().__init__(**kwargs)
+        asset = feature_table_asset(table, feature_store_conn_id)
+        self.add_outlets([asset])
         self.table = table
         self.source = source
         self.contract = contract

@@ -64,7 +64,7 @@ class _StagingTransform(PartitionedOperator):
         from airflow_mlops.progress import Progress
 
         ti = context["ti"]
-        path = store.staging_path(ti.dag_id, ti.run_id, f"{self.name}.parquet")
+        path = store.staging_path(ti.dag_id, ti.run_id, self.staging_name(context, self.name))
         progress = Progress(f"transform {self.name}", logger=self.log)
         written = write_batches(
             batches, store.filesystem, path, schema=schema, on_batch=progress.add
@@ -136,7 +136,7 @@ class SqlTransformOperator(_StagingTransform):
             raise ArgumentError(
                 f"SqlTransformOperator input names must be SQL identifiers. Got {bad!r}."
             )
-        self.sql = sql
+        self.sql = self.non_empty_sql(sql)
         self.inputs = dict(inputs)
         self.parameters = parameters
         self.memory_limit = memory_limit
