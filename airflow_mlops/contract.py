@@ -173,8 +173,9 @@ class FeatureContract:
         actual_names = set(schema.names)
         missing = [n for n in declared.names if n not in actual_names]
         unexpected = [n for n in schema.names if n not in set(declared.names)]
+        specs = {f.name: f.type for f in self.fields}
         mistyped = {
-            f.name: (str(schema.field(f.name).type), str(f.type))
+            f.name: (str(schema.field(f.name).type), specs[f.name])
             for f in declared
             if f.name in actual_names and not _castable(schema.field(f.name).type, f.type)
         }

@@ -21,7 +21,7 @@ def postgres_uri(conn: Connection) -> str:
     """A libpq URI for an Airflow ``postgres`` connection (extras become query options)."""
     user = quote(conn.login or "", safe="")
     password = f":{quote(conn.password, safe='')}" if conn.password else ""
-    auth = f"{user}{password}@" if user else ""
+    auth = f"{user}{password}@" if user or password else ""
     port = f":{conn.port}" if conn.port else ""
     options = "&".join(
         f"{quote(str(k))}={quote(str(v))}"

@@ -153,7 +153,7 @@ def test_contract_casts_compatible_columns(feature_store, make_context, write_pa
         ),
         pytest.param(
             FEATURES.set_column(1, "income", pa.array(["10", "20", "30"])),
-            "mistyped 1 column(s): income is string, declared double",
+            "mistyped 1 column(s): income is string, declared float64",
             id="mistyped-column",
         ),
         pytest.param(
