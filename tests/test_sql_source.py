@@ -518,12 +518,18 @@ def test_postgres_abandoned_stream_releases_its_connection() -> None:
 
 MEMORY_PROBE = textwrap.dedent(
     """
-    import json, resource, sys
+    import json, sys
     import pyarrow as pa
     from airflow_mlops.sql_source import PostgresSource
 
     def peak_mib():
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # VmHWM belongs to this process's own address space; ru_maxrss would carry the
+        # (large) pytest parent's high-water mark across fork + exec.
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmHWM in /proc/self/status")
 
     mode, uri, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
     sql = (
