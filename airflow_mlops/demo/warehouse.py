@@ -35,8 +35,8 @@ class WarehouseSpec:
         return self.end_day - dt.timedelta(days=self.days - 1)
 
 
-def generate(spec: WarehouseSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The ``customers`` and ``transactions`` frames for ``spec``."""
+def generate(spec: WarehouseSpec) -> dict[str, pd.DataFrame]:
+    """The ``customers``, ``transactions`` and ``outcomes`` tables for ``spec``."""
     import numpy as np
     import pandas as pd
 
@@ -78,7 +78,39 @@ def generate(spec: WarehouseSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
         }
     )
     transactions["ts"] = transactions["ts"].str.replace("T", " ", regex=False)
-    return customers, transactions
+    return {
+        "customers": customers,
+        "transactions": transactions,
+        "outcomes": _outcomes(customers, transactions, spec),
+    }
+
+
+def _outcomes(
+    customers: pd.DataFrame, transactions: pd.DataFrame, spec: WarehouseSpec
+) -> pd.DataFrame:
+    """Whether each customer defaulted: the label the demo credit-risk model learns.
+
+    A known logistic ground truth over debt-to-income, history score, age and recent
+    spending relative to income, so a model has something real to find.
+    """
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(spec.seed + 1)
+    spend = transactions.groupby("customer_id")["amount"].sum()
+    monthly_spend = customers["customer_id"].map(spend).fillna(0.0).to_numpy() / spec.days * 30
+    dti = customers["debt"].to_numpy() / customers["income"].to_numpy()
+    logit = (
+        -3.2
+        + 3.5 * (dti - 0.35)
+        - 0.009 * (customers["history_score"].to_numpy() - 575)
+        + 0.03 * np.clip(30 - customers["age"].to_numpy(), 0, None)
+        + 4.0 * monthly_spend / (customers["income"].to_numpy() / 12)
+    )
+    defaulted = rng.random(len(customers)) < 1 / (1 + np.exp(-logit))
+    return pd.DataFrame(
+        {"customer_id": customers["customer_id"], "defaulted": defaulted.astype(np.int64)}
+    )
 
 
 _SQLITE_DDL = """
@@ -92,6 +124,7 @@ CREATE TABLE transactions (
     ts TEXT NOT NULL, amount REAL NOT NULL, category TEXT NOT NULL
 );
 CREATE INDEX transactions_ts ON transactions (ts);
+CREATE TABLE outcomes (customer_id INTEGER PRIMARY KEY, defaulted INTEGER NOT NULL);
 """
 
 
@@ -99,29 +132,27 @@ def write_sqlite(path: str, spec: WarehouseSpec) -> dict[str, int]:
     """Create (or replace) the SQLite warehouse at ``path``; the row count of each table."""
     import os
 
-    customers, transactions = generate(spec)
+    tables = generate(spec)
     tmp = f"{path}.tmp"
     if os.path.exists(tmp):
         os.remove(tmp)
     con = sqlite3.connect(tmp)
     try:
         con.executescript(_SQLITE_DDL)
-        con.executemany(
-            "INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?)",
-            customers.itertuples(index=False, name=None),
-        )
-        con.executemany(
-            "INSERT INTO transactions VALUES (?, ?, ?, ?, ?)",
-            transactions.itertuples(index=False, name=None),
-        )
+        for table, frame in tables.items():
+            marks = ", ".join("?" * len(frame.columns))
+            con.executemany(
+                f"INSERT INTO {table} VALUES ({marks})", frame.itertuples(index=False, name=None)
+            )
         con.commit()
     finally:
         con.close()
     os.replace(tmp, path)
-    return {"customers": len(customers), "transactions": len(transactions)}
+    return {table: len(frame) for table, frame in tables.items()}
 
 
 _POSTGRES_DDL = """
+DROP TABLE IF EXISTS {schema}.outcomes;
 DROP TABLE IF EXISTS {schema}.transactions;
 DROP TABLE IF EXISTS {schema}.customers;
 CREATE TABLE {schema}.customers (
@@ -134,6 +165,7 @@ CREATE TABLE {schema}.transactions (
     ts TEXT NOT NULL, amount DOUBLE PRECISION NOT NULL, category TEXT NOT NULL
 );
 CREATE INDEX ON {schema}.transactions (ts);
+CREATE TABLE {schema}.outcomes (customer_id BIGINT PRIMARY KEY, defaulted BIGINT NOT NULL);
 """
 
 
@@ -143,13 +175,13 @@ def write_postgres(uri: str, spec: WarehouseSpec, *, schema: str = "public") -> 
 
     if not schema.isidentifier():
         raise ValueError(f"schema must be an identifier. Got {schema!r} instead.")
-    customers, transactions = generate(spec)
+    tables = generate(spec)
     with psycopg.connect(uri) as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         con.execute(_POSTGRES_DDL.format(schema=schema))
-        for table, frame in (("customers", customers), ("transactions", transactions)):
+        for table, frame in tables.items():
             columns = ", ".join(frame.columns)
             with con.cursor().copy(f"COPY {schema}.{table} ({columns}) FROM STDIN") as copy:
                 for row in frame.itertuples(index=False, name=None):
                     copy.write_row(row)
-    return {"customers": len(customers), "transactions": len(transactions)}
+    return {table: len(frame) for table, frame in tables.items()}

@@ -9,14 +9,14 @@ SPEC = WarehouseSpec(customers=300, days=10, end_day=dt.date(2026, 1, 10), seed=
 
 
 def test_generation_is_deterministic():
-    a_customers, a_tx = generate(SPEC)
-    b_customers, b_tx = generate(SPEC)
-    assert a_customers.equals(b_customers)
-    assert a_tx.equals(b_tx)
+    first, second = generate(SPEC), generate(SPEC)
+    assert list(first) == ["customers", "transactions", "outcomes"]
+    assert all(first[name].equals(second[name]) for name in first)
 
 
 def test_transactions_stay_inside_the_declared_days():
-    customers, tx = generate(SPEC)
+    tables = generate(SPEC)
+    customers, tx = tables["customers"], tables["transactions"]
     assert len(customers) == 300
     assert tx["ts"].min() >= "2026-01-01 00:00:00"
     assert tx["ts"].max() < "2026-01-11"
@@ -33,3 +33,13 @@ def test_write_sqlite_replaces_the_file(tmp_path):
         assert (
             con.execute("SELECT count(*) FROM transactions").fetchone()[0] == first["transactions"]
         )
+
+
+def test_outcomes_label_every_customer_and_follow_the_risk_drivers():
+    tables = generate(WarehouseSpec(customers=20_000, days=10, seed=5))
+    customers, outcomes = tables["customers"], tables["outcomes"]
+    assert outcomes["customer_id"].equals(customers["customer_id"])
+    rate = outcomes["defaulted"].mean()
+    assert 0.05 < rate < 0.5
+    risky = (customers["debt"] / customers["income"]) > 0.6
+    assert outcomes["defaulted"][risky].mean() > outcomes["defaulted"][~risky].mean()
