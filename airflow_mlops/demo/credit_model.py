@@ -1,0 +1,98 @@
+"""The demo credit-risk model: features of ``customer_features`` → P(default).
+
+A column transformer (scaled numerics + one-hot region) feeding a
+HistGradientBoostingClassifier, or a logistic regression as the simpler family; a small
+grid of both is swept, the best becomes ``champion`` and the runner-up ``challenger``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_mlops.contract import FeatureContract
+from airflow_mlops.training import Candidate, sweep
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import pandas as pd
+    import pyarrow as pa
+
+MODEL_NAME = "credit_risk"
+ENTITY_KEY = "customer_id"
+NUMERIC = [
+    "income",
+    "debt",
+    "age",
+    "history_score",
+    "debt_to_income",
+    "txn_count_7d",
+    "txn_amount_7d",
+    "txn_count_30d",
+    "txn_amount_30d",
+    "txn_max_amount_30d",
+]
+CATEGORICAL = ["region"]
+INPUT_CONTRACT = FeatureContract.from_dict(
+    {
+        "income": ("float64", False),
+        "debt": ("float64", False),
+        "age": ("int64", False),
+        "history_score": ("float64", False),
+        "debt_to_income": "float64",
+        "txn_count_7d": ("int64", False),
+        "txn_amount_7d": ("float64", False),
+        "txn_count_30d": ("int64", False),
+        "txn_amount_30d": ("float64", False),
+        "txn_max_amount_30d": ("float64", False),
+        "region": ("string", False),
+    }
+)
+OUTPUT = {
+    "score": "default_probability",
+    "threshold": 0.3,
+    "positive": "decline",
+    "negative": "approve",
+    "entity_key": ENTITY_KEY,
+}
+GRID: list[tuple[str, dict[str, Any]]] = [
+    ("hgb-shallow", {"family": "hgb", "max_leaf_nodes": 15, "learning_rate": 0.1}),
+    ("hgb-deep", {"family": "hgb", "max_leaf_nodes": 31, "learning_rate": 0.05}),
+    ("hgb-slow", {"family": "hgb", "max_leaf_nodes": 15, "learning_rate": 0.03}),
+    ("logreg", {"family": "logreg", "C": 1.0}),
+]
+
+
+def make_pipeline(params: Mapping[str, Any]) -> Any:
+    """The unfitted pipeline for one grid point."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    options = {k: v for k, v in params.items() if k != "family"}
+    preprocess = ColumnTransformer(
+        [
+            ("numeric", StandardScaler(), NUMERIC),
+            ("region", OneHotEncoder(handle_unknown="ignore", sparse_output=False), CATEGORICAL),
+        ]
+    )
+    if params.get("family") == "logreg":
+        model: Any = LogisticRegression(max_iter=1000, **options)
+    else:
+        model = HistGradientBoostingClassifier(max_iter=100, random_state=0, **options)
+    return Pipeline([("preprocess", preprocess), ("model", model)])
+
+
+def training_frame(features: pa.Table, outcomes: pa.Table) -> tuple[pd.DataFrame, Any]:
+    """Model inputs and labels: ``features`` joined to ``outcomes`` on the entity key."""
+    joined = features.join(outcomes.select([ENTITY_KEY, "defaulted"]), ENTITY_KEY)
+    joined = joined.sort_by(ENTITY_KEY)
+    return joined.select(INPUT_CONTRACT.names).to_pandas(), joined["defaulted"].to_numpy()
+
+
+def train(features: pa.Table, outcomes: pa.Table, *, folds: int = 3) -> list[Candidate]:
+    """Sweep :data:`GRID` on the labelled rows; candidates best first."""
+    x, y = training_frame(features, outcomes)
+    return sweep(make_pipeline, GRID, x, y, folds=folds)
