@@ -36,8 +36,9 @@ class PartitionedOperator(BaseOperator):
     """Base of the package's operators: every write is keyed by a partition (a day).
 
     The partition is, in order: the ``partition`` argument; the run's ``partition`` param
-    (the date picker of the trigger form); otherwise ``(logical_date or run_after) -
-    partition_lag_days``. It is available to templates as ``{{ partition }}`` — use
+    (the date picker of the trigger form); for asset-triggered runs, the newest
+    ``partition`` in the triggering asset events' extra; otherwise ``(logical_date or
+    run_after) - partition_lag_days``. It is available to templates as ``{{ partition }}`` — use
     ``{{ macros.ds_add(partition, -6) }}`` for windows. ``{{ ds }}`` is not used: it is
     None for runs triggered without a logical date.
 
@@ -88,9 +89,10 @@ class PartitionedOperator(BaseOperator):
     def resolve_partition(self, context: Context) -> str:
         params = context.get("params") or {}
         dag_run = context.get("dag_run")
+        published = published_partitions(context)
         with fail_fast():
             return partition_for_run(
-                explicit=self.partition or params.get("partition"),
+                explicit=self.partition or params.get("partition") or (published or [None])[-1],
                 logical_date=context.get("logical_date"),
                 run_after=getattr(dag_run, "run_after", None),
                 lag_days=self.partition_lag_days,
@@ -129,6 +131,19 @@ class PartitionedOperator(BaseOperator):
             "task_id": ti.task_id,
             "try_number": ti.try_number,
         }
+
+
+def published_partitions(context: Context) -> list[str]:
+    """The partitions named by the run's triggering asset events, each once, by latest event."""
+    events = context.get("triggering_asset_events") or {}
+    found: list[tuple[Any, str]] = []
+    for asset_events in events.values():
+        for event in asset_events:
+            partition = (getattr(event, "extra", None) or {}).get("partition")
+            if partition:
+                found.append((getattr(event, "timestamp", None) or 0, str(partition)))
+    newest_last = [p for _, p in sorted(found, key=lambda item: str(item[0]))]
+    return list(reversed(dict.fromkeys(reversed(newest_last))))
 
 
 def staged_output(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,7 +22,12 @@ from airflow_mlops.exceptions import (
     StoreError,
     TransformError,
 )
-from airflow_mlops.operators.base import PartitionedOperator, staged_lineage, staged_path
+from airflow_mlops.operators.base import (
+    PartitionedOperator,
+    published_partitions,
+    staged_lineage,
+    staged_path,
+)
 from tests.operators.support import DAG_ID, RUN_ID, render_and_execute
 
 if TYPE_CHECKING:
@@ -114,6 +120,44 @@ def test_partition_resolution_precedence(make_context, operator_kwargs, context_
 
     assert result == {"partition": expected, "text": expected}
     assert context["partition"] == expected
+
+
+def _asset_events(*partitions: str) -> dict[str, list[SimpleNamespace]]:
+    return {
+        "customer_features": [
+            SimpleNamespace(
+                extra={"partition": p, "rows": 1},
+                timestamp=day("2026-03-01") + dt.timedelta(minutes=i),
+            )
+            for i, p in enumerate(partitions)
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "events", "expected"),
+    [
+        pytest.param({}, ("2026-02-10",), "2026-02-10", id="the-published-partition"),
+        pytest.param({}, ("2026-02-10", "2026-02-12"), "2026-02-12", id="newest-event-wins"),
+        pytest.param({"partition": "2026-01-01"}, ("2026-02-10",), "2026-01-01", id="param-wins"),
+        pytest.param({}, (), "2026-01-04", id="no-events-falls-back-to-the-date"),
+    ],
+)
+def test_asset_triggered_runs_take_the_partition_from_the_event(
+    make_context, params, events, expected
+):
+    context = make_context(params=params, logical_date=None, run_after=day("2026-01-05"))
+    context["triggering_asset_events"] = _asset_events(*events)
+
+    result = render_and_execute(RecordingOperator(task_id="t"), context)
+
+    assert result["partition"] == expected
+
+
+def test_published_partitions_are_unique_and_ordered_by_latest_event(make_context):
+    context = make_context()
+    context["triggering_asset_events"] = _asset_events("2026-02-11", "2026-02-10", "2026-02-11")
+    assert published_partitions(context) == ["2026-02-10", "2026-02-11"]
 
 
 def test_execute_without_rendering_resolves_the_partition(make_context):
