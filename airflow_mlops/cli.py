@@ -7,6 +7,7 @@
     airflow-mlops versions customer_features 2026-01-04
     airflow-mlops rollback customer_features 2026-01-04        # to the previous version
     airflow-mlops verify customer_features 2026-01-04 --json
+    airflow-mlops models --registry /data/models list      # the model registry (cli_models)
 
 Errors of this package print one line on stderr and exit with status 2.
 """
@@ -20,6 +21,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlops import __version__
+from airflow_mlops.cli_models import add_models_parser, run_models
 from airflow_mlops.exceptions import AirflowMlopsError
 from airflow_mlops.store import FeatureStore
 
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", metavar="V", help="the version to restore (default: the previous one)"
     )
     command("verify", "recompute and check the files' SHA-256", "table", "ds")
+    add_models_parser(commands)
     return parser
 
 
@@ -66,15 +69,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.root:
-        parser.error(f"no store root: pass --root or set ${ROOT_ENV}")
-    handler = _COMMANDS[args.command]
     try:
-        handler(FeatureStore(args.root), args)
+        if args.command == "models":
+            run_models(parser, args)
+        else:
+            _run_store_command(parser, args)
     except AirflowMlopsError as exc:
         print(f"airflow-mlops: error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _run_store_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if not args.root:
+        parser.error(f"no store root: pass --root or set ${ROOT_ENV}")
+    _COMMANDS[args.command](FeatureStore(args.root), args)
 
 
 def _tables(store: FeatureStore, args: argparse.Namespace) -> None:

@@ -92,7 +92,9 @@ class PartitionedOperator(BaseOperator):
         published = published_partitions(context)
         with fail_fast():
             return partition_for_run(
-                explicit=self.partition or params.get("partition") or (published or [None])[-1],
+                explicit=self.partition
+                or params.get("partition")
+                or (published[-1] if published else None),
                 logical_date=context.get("logical_date"),
                 run_after=getattr(dag_run, "run_after", None),
                 lag_days=self.partition_lag_days,
