@@ -29,6 +29,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_mlops.operators.extract",
                     "airflow_mlops.operators.transform",
                     "airflow_mlops.operators.load",
+                    "airflow_mlops.operators.train",
                 ],
             }
         ],
@@ -38,6 +39,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_mlops.hooks.feature_store",
                     "airflow_mlops.hooks.sql_source",
+                    "airflow_mlops.hooks.model_registry",
                 ],
             }
         ],
@@ -66,6 +68,38 @@ def get_provider_info() -> dict[str, Any]:
                     "relabeling": {},
                     "placeholders": {"root": "/data/features or s3://bucket/features"},
                 },
-            }
+            },
+            {
+                "hook-class-name": "airflow_mlops.hooks.model_registry.ModelRegistryHook",
+                "hook-name": "Model Registry",
+                "connection-type": "model_registry",
+                "conn-fields": {
+                    "root": {
+                        "label": "Registry root",
+                        "schema": {"type": ["string", "null"]},
+                        "description": (
+                            "Local path or object-storage URI of the registry, "
+                            "e.g. /data/models or s3://bucket/models"
+                        ),
+                    },
+                    "on_version_mismatch": {
+                        "label": "On library version mismatch",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "default": "warn",
+                            "enum": ["warn", "refuse", "ignore"],
+                        },
+                        "description": (
+                            "What loading a model saved with other scikit-learn, joblib or "
+                            "Python versions does."
+                        ),
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["host", "schema", "login", "password", "port", "extra"],
+                    "relabeling": {},
+                    "placeholders": {"root": "/data/models or s3://bucket/models"},
+                },
+            },
         ],
     }

@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.exceptions import ArgumentError, EmptyInputError
+from airflow_mlops.exceptions import ArgumentError, ContractError, EmptyInputError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     import pandas as pd
+    import pyarrow as pa
 
 #: metric name → scikit-learn scorer; the first is the one candidates are ranked by.
 SCORERS = {"roc_auc": "roc_auc", "log_loss": "neg_log_loss", "brier": "neg_brier_score"}
@@ -76,3 +77,28 @@ def sweep(
         estimator = make_estimator(params).fit(features, y)
         candidates.append(Candidate(name, dict(params), metrics, estimator))
     return sorted(candidates, key=lambda c: -c.metrics["cv_roc_auc_mean"])
+
+
+def labelled_frame(
+    features: pa.Table,
+    labels: pa.Table,
+    *,
+    entity_key: str,
+    label_column: str,
+    feature_names: Sequence[str],
+) -> tuple[pd.DataFrame, Any]:
+    """Model inputs (``feature_names``, in order) and labels, joined on ``entity_key``.
+
+    Rows are sorted by the key, so the same inputs always give the same training set.
+    """
+
+    missing = [c for c in (entity_key, label_column) if c not in labels.column_names]
+    if missing:
+        raise ContractError(
+            f"The training labels lack column(s) {', '.join(missing)}; they have "
+            f"{', '.join(labels.column_names)}. Select the entity key and the label.",
+            missing_columns=missing,
+        )
+    joined = features.join(labels.select([entity_key, label_column]), entity_key)
+    joined = joined.sort_by(entity_key)
+    return joined.select(list(feature_names)).to_pandas(), joined[label_column].to_numpy()

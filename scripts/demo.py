@@ -38,7 +38,12 @@ def main() -> None:
         f"{counts['transactions']:,} transactions {spec.first_day} .. {spec.end_day}"
     )
 
-    env = airflow_env(workdir / "airflow_home", warehouse_db=warehouse, store_root=store_root)
+    env = airflow_env(
+        workdir / "airflow_home",
+        warehouse_db=warehouse,
+        store_root=store_root,
+        registry_root=workdir / "model_registry",
+    )
     print(f"airflow    AIRFLOW_HOME={env['AIRFLOW_HOME']} (SQLite metadata DB)")
     migrate(env)
 

@@ -18,6 +18,7 @@ _ENV = airflow_env(
     _SESSION_DIR / "airflow_home",
     warehouse_db=_SESSION_DIR / "warehouse.db",
     store_root=_SESSION_DIR / "feature_store",
+    registry_root=_SESSION_DIR / "model_registry",
 )
 os.environ.update(_ENV)
 
@@ -46,6 +47,12 @@ def airflow_db() -> dict[str, str]:
 def store_root() -> Path:
     """The root of the feature store the ``feature_store_default`` connection points at."""
     return _SESSION_DIR / "feature_store"
+
+
+@pytest.fixture
+def registry_root() -> Path:
+    """The root of the model registry ``model_registry_default`` points at."""
+    return _SESSION_DIR / "model_registry"
 
 
 @pytest.fixture(scope="session")

@@ -22,11 +22,17 @@ def test_entry_point_resolves_to_provider_info():
     assert info == get_provider_info()
 
 
-def test_connection_type_is_declared_with_form_fields():
-    (conn,) = get_provider_info()["connection-types"]
-    assert conn["connection-type"] == "feature_store"
-    assert set(conn["conn-fields"]) == {"root", "keep_versions"}
-    assert "extra" in conn["ui-field-behaviour"]["hidden-fields"]
+@pytest.mark.parametrize(
+    ("conn_type", "fields"),
+    [
+        pytest.param("feature_store", {"root", "keep_versions"}, id="feature-store"),
+        pytest.param("model_registry", {"root", "on_version_mismatch"}, id="model-registry"),
+    ],
+)
+def test_connection_types_are_declared_with_form_fields(conn_type, fields):
+    declared = {c["connection-type"]: c for c in get_provider_info()["connection-types"]}
+    assert set(declared[conn_type]["conn-fields"]) == fields
+    assert "extra" in declared[conn_type]["ui-field-behaviour"]["hidden-fields"]
 
 
 @pytest.mark.airflow
@@ -35,4 +41,4 @@ def test_airflow_lists_the_provider_and_its_hook(airflow_db):
     assert "airflow-mlops" in {p["package_name"] for p in providers}
     hooks = airflow_cli(airflow_db, "providers", "hooks", "-o", "json").stdout
     assert "airflow_mlops.hooks.feature_store.FeatureStoreHook" in hooks
-    assert "feature_store" in hooks
+    assert "airflow_mlops.hooks.model_registry.ModelRegistryHook" in hooks

@@ -10,16 +10,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlops.contract import FeatureContract
-from airflow_mlops.training import Candidate, sweep
+from airflow_mlops.training import Candidate, labelled_frame, sweep
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    import pandas as pd
     import pyarrow as pa
 
 MODEL_NAME = "credit_risk"
 ENTITY_KEY = "customer_id"
+LABEL = "defaulted"
 NUMERIC = [
     "income",
     "debt",
@@ -85,14 +85,13 @@ def make_pipeline(params: Mapping[str, Any]) -> Any:
     return Pipeline([("preprocess", preprocess), ("model", model)])
 
 
-def training_frame(features: pa.Table, outcomes: pa.Table) -> tuple[pd.DataFrame, Any]:
-    """Model inputs and labels: ``features`` joined to ``outcomes`` on the entity key."""
-    joined = features.join(outcomes.select([ENTITY_KEY, "defaulted"]), ENTITY_KEY)
-    joined = joined.sort_by(ENTITY_KEY)
-    return joined.select(INPUT_CONTRACT.names).to_pandas(), joined["defaulted"].to_numpy()
-
-
 def train(features: pa.Table, outcomes: pa.Table, *, folds: int = 3) -> list[Candidate]:
     """Sweep :data:`GRID` on the labelled rows; candidates best first."""
-    x, y = training_frame(features, outcomes)
+    x, y = labelled_frame(
+        features,
+        outcomes,
+        entity_key=ENTITY_KEY,
+        label_column=LABEL,
+        feature_names=INPUT_CONTRACT.names,
+    )
     return sweep(make_pipeline, GRID, x, y, folds=folds)

@@ -25,6 +25,7 @@ def airflow_env(
     *,
     warehouse_db: Path,
     store_root: Path,
+    registry_root: Path,
     dags_folder: Path = REPO / "dags",
 ) -> dict[str, str]:
     """Environment for an embedded Airflow whose ``warehouse`` is a SQLite file."""
@@ -38,6 +39,9 @@ def airflow_env(
         "AIRFLOW_CONN_WAREHOUSE": connection_json("sqlite", host=str(warehouse_db)),
         "AIRFLOW_CONN_FEATURE_STORE_DEFAULT": connection_json(
             "feature_store", extra={"root": str(store_root), "keep_versions": 3}
+        ),
+        "AIRFLOW_CONN_MODEL_REGISTRY_DEFAULT": connection_json(
+            "model_registry", extra={"root": str(registry_root), "on_version_mismatch": "warn"}
         ),
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from airflow_mlops.operators.extract import SqlExtractOperator
 from airflow_mlops.operators.load import PublishFeaturesOperator
+from airflow_mlops.operators.train import TrainModelOperator
 from airflow_mlops.operators.transform import PythonTransformOperator, SqlTransformOperator
 
 __all__ = [
@@ -11,4 +12,5 @@ __all__ = [
     "PythonTransformOperator",
     "SqlExtractOperator",
     "SqlTransformOperator",
+    "TrainModelOperator",
 ]

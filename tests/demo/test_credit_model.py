@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from airflow_mlops.demo.credit_model import INPUT_CONTRACT, OUTPUT, train, training_frame
+from airflow_mlops.demo.credit_model import ENTITY_KEY, INPUT_CONTRACT, LABEL, OUTPUT, train
 from airflow_mlops.demo.warehouse import WarehouseSpec, generate
+from airflow_mlops.training import labelled_frame
 
 
 def _tables():
@@ -24,7 +25,13 @@ def _tables():
 
 def test_training_frame_joins_labels_in_contract_order():
     features, outcomes = _tables()
-    x, y = training_frame(features, outcomes)
+    x, y = labelled_frame(
+        features,
+        outcomes,
+        entity_key=ENTITY_KEY,
+        label_column=LABEL,
+        feature_names=INPUT_CONTRACT.names,
+    )
     assert list(x.columns) == INPUT_CONTRACT.names
     assert len(x) == len(y) == features.num_rows
 

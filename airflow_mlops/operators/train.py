@@ -1,0 +1,153 @@
+"""TrainModelOperator: sweep a grid on a feature partition, register the best candidates."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_mlops.exceptions import ArgumentError
+from airflow_mlops.hooks.feature_store import FeatureStoreHook
+from airflow_mlops.hooks.model_registry import ModelRegistryHook
+from airflow_mlops.operators.base import PartitionedOperator, staged_lineage, staged_path
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from airflow.sdk import Context
+
+    from airflow_mlops.contract import FeatureContract
+
+
+class TrainModelOperator(PartitionedOperator):
+    """Trains candidates on one feature partition joined to labels; registers the best.
+
+    Every grid point is cross-validated (stratified folds, fixed seed); its params and
+    metrics are recorded. The best ``len(aliases)`` candidates are registered in rank
+    order, the first under ``aliases[0]`` (e.g. ``champion``), the next under
+    ``aliases[1]`` (e.g. ``challenger``); each record carries the whole sweep.
+
+    :param features_table: the feature table to train on (the run's partition).
+    :param labels: upstream output (``extract.output``) or staged Parquet of labels.
+    :param label_column: the label's column in ``labels`` (0/1).
+    :param model_name: the registry's model name.
+    :param make_estimator: ``params -> unfitted scikit-learn estimator``.
+    :param grid: ``[(candidate name, params), …]``.
+    :param input_contract: the model's inputs (names, types, nullability).
+    :param model_output: how to read scores, e.g. ``{"score": "default_probability",
+        "threshold": 0.3, "positive": "decline", "negative": "approve",
+        "entity_key": "customer_id"}``; ``entity_key`` is the join key with the labels.
+    :param aliases: aliases given to the best candidates, best first.
+    :param folds: cross-validation folds.
+    """
+
+    template_fields: Sequence[str] = ("labels",)
+    ui_color = "#f3e8fb"
+
+    def __init__(
+        self,
+        *,
+        features_table: str,
+        labels: Any,
+        label_column: str,
+        model_name: str,
+        make_estimator: Callable[[Mapping[str, Any]], Any],
+        grid: Sequence[tuple[str, Mapping[str, Any]]],
+        input_contract: FeatureContract,
+        model_output: Mapping[str, Any],
+        aliases: Sequence[str] = ("champion", "challenger"),
+        folds: int = 3,
+        feature_store_conn_id: str = FeatureStoreHook.default_conn_name,
+        model_registry_conn_id: str = ModelRegistryHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not callable(make_estimator):
+            raise ArgumentError(
+                "The 'make_estimator' parameter of TrainModelOperator must be callable. "
+                f"Got {make_estimator!r} instead."
+            )
+        if len(grid) < len(aliases):
+            raise ArgumentError(
+                f"TrainModelOperator has {len(aliases)} aliases to give but a grid of "
+                f"{len(grid)} candidate(s); give at least as many candidates as aliases."
+            )
+        if "entity_key" not in model_output:
+            raise ArgumentError(
+                "The 'model_output' parameter of TrainModelOperator must name the 'entity_key' "
+                f"joining features and labels. Got {dict(model_output)!r} instead."
+            )
+        self.features_table = features_table
+        self.labels = labels
+        self.label_column = label_column
+        self.model_name = model_name
+        self.make_estimator = make_estimator
+        self.grid = list(grid)
+        self.input_contract = input_contract
+        self.model_output = dict(model_output)
+        self.aliases = list(aliases)
+        self.folds = self.positive_int("folds", folds)
+        self.feature_store_conn_id = feature_store_conn_id
+        self.model_registry_conn_id = model_registry_conn_id
+
+    def execute_partition(self, context: Context, partition: str) -> dict[str, Any]:
+        import pyarrow.parquet as pq
+
+        from airflow_mlops.training import labelled_frame, sweep
+
+        store = FeatureStoreHook(self.feature_store_conn_id).get_store()
+        registry = ModelRegistryHook(self.model_registry_conn_id).get_registry()
+        key = self.model_output["entity_key"]
+        features = store.read_partition(
+            self.features_table, partition, columns=[key, *self.input_contract.names]
+        )
+        path = staged_path(self.labels, argument="labels", operator="TrainModelOperator")
+        with store.filesystem.open_input_file(path) as handle:
+            labels = pq.read_table(handle)
+        x, y = labelled_frame(
+            features,
+            labels,
+            entity_key=key,
+            label_column=self.label_column,
+            feature_names=self.input_contract.names,
+        )
+        self.log.info(
+            "Sweeping %d candidates on %s/ds=%s: %d labelled rows, %d folds",
+            len(self.grid),
+            self.features_table,
+            partition,
+            len(x),
+            self.folds,
+        )
+        candidates = sweep(self.make_estimator, self.grid, x, y, folds=self.folds)
+        summaries = [c.summary() for c in candidates]
+        for summary in summaries:
+            self.log.info("candidate %(name)s: %(metrics)s", summary)
+        manifest = store.manifest(self.features_table, partition)
+        training_data = {
+            "table": self.features_table,
+            "partitions": [partition],
+            "version": manifest["version"],
+            "rows": len(x),
+            "labels": staged_lineage(self.labels),
+        }
+        registered = []
+        for alias, candidate in zip(self.aliases, candidates, strict=False):
+            record = registry.register(
+                self.model_name,
+                candidate.estimator,
+                input_contract=self.input_contract,
+                output=self.model_output,
+                metrics=candidate.metrics,
+                params={"candidate": candidate.name, **candidate.params, "sweep": summaries},
+                training_data=training_data,
+                tags={"trained_by": f"{self.dag_id}.{self.task_id}"},
+                aliases=[alias],
+            )
+            registered.append(
+                {
+                    "alias": alias,
+                    "version": record["version"],
+                    "candidate": candidate.name,
+                    "cv_roc_auc_mean": candidate.metrics["cv_roc_auc_mean"],
+                }
+            )
+        return {"model_name": self.model_name, "partition": partition, "registered": registered}
