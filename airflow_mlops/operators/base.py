@@ -148,6 +148,29 @@ def published_partitions(context: Context) -> list[str]:
     return list(reversed(dict.fromkeys(reversed(newest_last))))
 
 
+def partitions_to_process(context: Context, *, lag_days: int = 1) -> list[str]:
+    """Every partition a run should process, for fanning out with ``.expand()``.
+
+    The ``partition`` param if given; else every partition the triggering asset events
+    name (an asset-triggered run may gather several publishes); else the run's date minus
+    ``lag_days``.
+    """
+    params = context.get("params") or {}
+    dag_run = context.get("dag_run")
+    published = [] if params.get("partition") else published_partitions(context)
+    if published:
+        return [validate_partition(p) for p in published]
+    with fail_fast():
+        return [
+            partition_for_run(
+                explicit=params.get("partition"),
+                logical_date=context.get("logical_date"),
+                run_after=getattr(dag_run, "run_after", None),
+                lag_days=lag_days,
+            )
+        ]
+
+
 def staged_output(
     *, path: str, rows: int, sha256: str, partition: str, lineage: dict[str, Any]
 ) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from airflow_mlops.exceptions import (
 )
 from airflow_mlops.operators.base import (
     PartitionedOperator,
+    partitions_to_process,
     published_partitions,
     staged_lineage,
     staged_path,
@@ -334,3 +335,22 @@ def test_staged_lineage_is_empty_for_a_plain_path():
     assert staged_lineage({"path": "/s/a", "lineage": {"sources": {"a": 1}}}) == {
         "sources": {"a": 1}
     }
+
+
+@pytest.mark.parametrize(
+    ("params", "events", "expected"),
+    [
+        pytest.param(
+            {},
+            ("2026-02-10", "2026-02-12"),
+            ["2026-02-10", "2026-02-12"],
+            id="every-published-partition",
+        ),
+        pytest.param({"partition": "2026-01-01"}, ("2026-02-10",), ["2026-01-01"], id="param"),
+        pytest.param({}, (), ["2026-01-04"], id="the-run-date"),
+    ],
+)
+def test_partitions_to_process(make_context, params, events, expected):
+    context = make_context(params=params, logical_date=None, run_after=day("2026-01-05"))
+    context["triggering_asset_events"] = _asset_events(*events)
+    assert partitions_to_process(context) == expected
