@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -13,12 +15,17 @@ from airflow_mlops.exceptions import ArgumentError
 from airflow_mlops.hooks.model_registry import ModelRegistryHook
 from airflow_mlops.registry import ModelRegistry
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+Define = Callable[..., None]
+
 
 @pytest.fixture
-def define_registry(monkeypatch):
+def define_registry(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """Define connection ``mr_test`` with the given fields."""
 
-    def define(**fields) -> None:
+    def define(**fields: Any) -> None:
         monkeypatch.setenv("AIRFLOW_CONN_MR_TEST", connection_json("model_registry", **fields))
 
     return define
@@ -40,7 +47,9 @@ def define_registry(monkeypatch):
         ),
     ],
 )
-def test_reads_root_and_mode_from_extra(define_registry, tmp_path, extra, mode):
+def test_reads_root_and_mode_from_extra(
+    define_registry: Define, tmp_path: Path, extra: dict[str, str], mode: str
+) -> None:
     root = str(tmp_path / "models")
     define_registry(extra={k: v.format(root=root) for k, v in extra.items()})
 
@@ -50,7 +59,9 @@ def test_reads_root_and_mode_from_extra(define_registry, tmp_path, extra, mode):
     assert (registry.root, registry.on_version_mismatch) == (root, mode)
 
 
-def test_plain_extra_root_wins_over_the_prefixed_form(define_registry, tmp_path):
+def test_plain_extra_root_wins_over_the_prefixed_form(
+    define_registry: Define, tmp_path: Path
+) -> None:
     define_registry(
         extra={"root": str(tmp_path / "plain"), "extra__model_registry__root": str(tmp_path)}
     )
@@ -58,7 +69,9 @@ def test_plain_extra_root_wins_over_the_prefixed_form(define_registry, tmp_path)
     assert ModelRegistryHook("mr_test").get_registry().root == str(tmp_path / "plain")
 
 
-def test_host_is_the_fallback_root_and_get_conn_is_the_registry(define_registry, tmp_path):
+def test_host_is_the_fallback_root_and_get_conn_is_the_registry(
+    define_registry: Define, tmp_path: Path
+) -> None:
     define_registry(host=str(tmp_path / "from_host"))
 
     assert ModelRegistryHook("mr_test").get_conn().root == str(tmp_path / "from_host")
@@ -72,7 +85,9 @@ def test_host_is_the_fallback_root_and_get_conn_is_the_registry(define_registry,
         pytest.param({"extra": {"on_version_mismatch": "warn"}}, id="only-mode"),
     ],
 )
-def test_missing_root_is_refused_naming_the_connection(define_registry, fields):
+def test_missing_root_is_refused_naming_the_connection(
+    define_registry: Define, fields: dict[str, Any]
+) -> None:
     define_registry(**fields)
 
     with pytest.raises(
@@ -85,7 +100,7 @@ def test_missing_root_is_refused_naming_the_connection(define_registry, fields):
         ModelRegistryHook("mr_test").get_registry()
 
 
-def test_bad_mode_is_refused_naming_the_connection(define_registry, tmp_path):
+def test_bad_mode_is_refused_naming_the_connection(define_registry: Define, tmp_path: Path) -> None:
     define_registry(extra={"root": str(tmp_path), "on_version_mismatch": "explode"})
 
     with pytest.raises(
@@ -98,7 +113,7 @@ def test_bad_mode_is_refused_naming_the_connection(define_registry, tmp_path):
         ModelRegistryHook("mr_test").get_registry()
 
 
-def test_hook_attributes():
+def test_hook_attributes() -> None:
     hook = ModelRegistryHook()
 
     assert hook.model_registry_conn_id == "model_registry_default"
@@ -109,7 +124,7 @@ def test_hook_attributes():
     )
 
 
-def test_import_does_not_load_heavy_libraries(repo):
+def test_import_does_not_load_heavy_libraries(repo: Path) -> None:
     heavy = ("pandas", "pyarrow", "sklearn", "joblib", "numpy", "scipy")
     code = (
         "import sys, airflow_mlops.hooks.model_registry\n"
