@@ -128,7 +128,9 @@ def iter_batches(
 
     for path in [paths] if isinstance(paths, str) else paths:
         with filesystem.open_input_file(path) as handle:
-            parquet = pq.ParquetFile(handle)
+            # pre_buffer would hold every column chunk of the file: memory would grow
+            # with the file, not the batch (measured: 175 MiB at 5M rows, 18 MiB without).
+            parquet = pq.ParquetFile(handle, pre_buffer=False)
             yield from parquet.iter_batches(batch_size=batch_size, columns=columns)
 
 

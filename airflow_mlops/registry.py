@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import io
 import json
 import logging
 import os
@@ -40,6 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlops import parquet_io
+from airflow_mlops.artifacts import dump_model, load_model
 from airflow_mlops.contract import FeatureContract
 from airflow_mlops.exceptions import (
     ArgumentError,
@@ -217,7 +217,7 @@ class ModelRegistry:
             "training_data": _mapping(training_data, "training_data"),
             "tags": _tags(tags),
         }
-        payload = _dump(model)
+        payload = dump_model(model)
         record["sha256"] = hashlib.sha256(payload).hexdigest()
         record["size"] = len(payload)
         with self._locked(name):
@@ -297,7 +297,9 @@ class ModelRegistry:
         if version is None:
             version = self.resolve(name, DEFAULT_ALIAS if alias is None else alias)
         record, payload = self._checked_artifact(name, version)
-        model = _unpickle(payload, name, version, self._artifact_path(name, version))
+        model = load_model(
+            payload, what=f"Model {name!r} version {version} ({self._artifact_path(name, version)})"
+        )
         if not callable(getattr(model, "predict_proba", None)):
             raise ModelLoadError(
                 f"Model {name!r} version {version} loaded as a {type(model).__name__}, which "
@@ -673,34 +675,6 @@ def _tags(tags: Mapping[str, str] | None) -> dict[str, str]:
             f"Not strings: {format_names(f'{k}={values[k]!r}' for k in bad)}."
         )
     return values
-
-
-def _dump(model: Any) -> bytes:
-    import joblib
-
-    buffer = io.BytesIO()
-    try:
-        joblib.dump(model, buffer)
-    except Exception as exc:  # pickling runs arbitrary __reduce__ code
-        raise ArgumentError(
-            f"The model could not be serialised with joblib ({exc!r}). Register a plain "
-            "scikit-learn estimator or pipeline (no lambdas, open files or connections)."
-        ) from exc
-    return buffer.getvalue()
-
-
-def _unpickle(payload: bytes, name: str, version: str, path: str) -> Any:
-    """Unpickle bytes whose SHA-256 was verified by the caller."""
-    import joblib
-
-    try:
-        return joblib.load(io.BytesIO(payload))
-    except Exception as exc:  # unpickling may raise anything
-        raise ModelLoadError(
-            f"Model {name!r} version {version} ({path}) passed its checksum but could not be "
-            f"unpickled ({exc!r}). Check the installed libraries against its record, or "
-            "re-register the model."
-        ) from exc
 
 
 def _comparable(lib: str, version: str | None) -> str | None:

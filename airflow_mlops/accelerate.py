@@ -1,0 +1,222 @@
+"""Compiled tree models: a faster runtime, chosen only after checking it agrees.
+
+The final ``HistGradientBoostingClassifier`` of a pipeline is imported with treelite and
+compiled with tl2cgen to a shared library; the column transformer stays in scikit-learn.
+:func:`compile_tree_model` compares the compiled probabilities with scikit-learn's on check
+rows (and on copies with missing values, to exercise NaN routes) and returns the original
+model whenever anything is unsupported, missing or different: scikit-learn is the
+always-correct fallback. Needs the optional ``accel`` extra (treelite, tl2cgen) and gcc.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+#: Largest ``|P_compiled - P_scikit-learn|`` that ``compile_tree_model`` accepts.
+COMPILED_TOLERANCE = 1e-12
+
+
+@dataclass(frozen=True)
+class CompilationCheck:
+    """What ``compile_tree_model`` chose, and the evidence.
+
+    :ivar runtime: ``"tl2cgen"`` (compiled) or ``"scikit-learn"`` (the fallback).
+    :ivar rows_checked: rows compared (the check rows plus copies with missing values).
+    :ivar max_abs_diff: largest probability difference seen (None if not compared).
+    :ivar reason: why the fallback was chosen, or what was verified.
+    """
+
+    runtime: str
+    rows_checked: int
+    max_abs_diff: float | None
+    tolerance: float
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class CompiledTreeModel:
+    """A pipeline whose final ``HistGradientBoostingClassifier`` runs as compiled C code.
+
+    The trees are imported by treelite and compiled by tl2cgen into a shared library; the
+    preceding steps (column transformer) still run in scikit-learn. ``predict_proba`` has the
+    scikit-learn contract. Pickles with the library's bytes, so worker processes load it
+    like any model. Native threads follow the OpenMP limit in force at the first call (one
+    per scoring worker). Build it with :func:`compile_tree_model`, which verifies it.
+    """
+
+    def __init__(self, preprocess: Any | None, library: bytes) -> None:
+        self.preprocess = preprocess
+        self.library = library
+        self._predictor: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"preprocess": self.preprocess, "library": self.library}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["preprocess"], state["library"])  # type: ignore[misc]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        import numpy as np
+
+        matrix = self.preprocess.transform(X) if self.preprocess is not None else X
+        positive = self.positive_probability(np.asarray(matrix, dtype=np.float64))
+        return np.column_stack([1.0 - positive, positive])
+
+    def positive_probability(self, matrix: np.ndarray) -> np.ndarray:
+        """``P(class 1)`` for rows already transformed by the preprocessing steps."""
+        import numpy as np
+        import tl2cgen
+
+        if self._predictor is None:
+            self._predictor = self._load()
+        dmatrix = tl2cgen.DMatrix(np.ascontiguousarray(matrix, dtype=np.float64))
+        return np.asarray(self._predictor.predict(dmatrix), dtype=np.float64).reshape(-1)
+
+    def _load(self) -> Any:
+        import os
+        import tempfile
+
+        import tl2cgen
+
+        handle, path = tempfile.mkstemp(prefix="airflow_mlops_trees_", suffix=".so")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(self.library)
+            return tl2cgen.Predictor(path, nthread=_openmp_threads())
+        finally:
+            os.remove(path)  # the loaded library stays mapped
+
+
+def _openmp_threads() -> int:
+    import os
+
+    from threadpoolctl import threadpool_info
+
+    limits = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "openmp"]
+    return min(limits) if limits else os.cpu_count() or 1
+
+
+def compile_tree_model(
+    model: Any,
+    check_frame: pd.DataFrame,
+    *,
+    tolerance: float = COMPILED_TOLERANCE,
+    threshold: float | None = None,
+    toolchain: str = "gcc",
+) -> tuple[Any, CompilationCheck]:
+    """``model`` compiled with treelite + tl2cgen if that verifiably gives its outputs.
+
+    Meant for registration time. The compiled model is kept only if, on ``check_frame``
+    plus copies of it with each numeric input set to NaN in turn (the trees' missing-value
+    routes), every ``P(class 1)`` is within ``tolerance`` of scikit-learn's (and, with
+    ``threshold``, every decision is the same). Otherwise — unsupported model, treelite or
+    tl2cgen or the C compiler missing, a difference — ``model`` itself is returned, with the
+    reason. Supported: a ``HistGradientBoostingClassifier`` with two classes and no
+    categorical splits, alone or last in a ``Pipeline``.
+    """
+    preprocess, final = _split_pipeline(model)
+
+    def fallback(reason: str) -> tuple[Any, CompilationCheck]:
+        return model, CompilationCheck("scikit-learn", 0, None, tolerance, reason)
+
+    unsupported = _unsupported_reason(final)
+    if unsupported:
+        return fallback(unsupported)
+    try:
+        matrix = _with_missing_values(
+            preprocess.transform(check_frame) if preprocess is not None else check_frame
+        )
+        expected = final.predict_proba(matrix)[:, 1]
+        compiled = CompiledTreeModel(preprocess, _compile_library(final, toolchain))
+        actual = compiled.positive_probability(matrix)
+    except Exception as exc:  # any failure means: keep scikit-learn
+        return fallback(f"compilation or check failed: {type(exc).__name__}: {exc}")
+    return _verdict(model, compiled, expected, actual, tolerance, threshold)
+
+
+def _split_pipeline(model: Any) -> tuple[Any | None, Any]:
+    steps = getattr(model, "steps", None)
+    if not steps:
+        return None, model
+    if len(steps) == 1:
+        return None, steps[0][1]
+    return model[:-1], steps[-1][1]
+
+
+def _unsupported_reason(final: Any) -> str | None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    if not isinstance(final, HistGradientBoostingClassifier):
+        return f"{type(final).__name__} is not a HistGradientBoostingClassifier"
+    if len(final.classes_) != 2:
+        return f"{len(final.classes_)} classes; only binary classifiers are compiled"
+    if getattr(final, "is_categorical_", None) is not None and final.is_categorical_.any():
+        return "native categorical splits are not compiled"
+    try:
+        import tl2cgen  # noqa: F401
+        import treelite  # noqa: F401
+    except ImportError as exc:
+        return f"treelite/tl2cgen not installed ({exc})"
+    return None
+
+
+def _with_missing_values(matrix: Any) -> np.ndarray:
+    """``matrix`` followed by copies with column j set to NaN in every row, for each j."""
+    import numpy as np
+
+    base = np.asarray(matrix, dtype=np.float64)
+    copies = [base]
+    for column in range(base.shape[1]):
+        copy = base.copy()
+        copy[:, column] = np.nan
+        copies.append(copy)
+    return np.vstack(copies)
+
+
+def _compile_library(final: Any, toolchain: str) -> bytes:
+    import os
+    import tempfile
+
+    import tl2cgen
+    import treelite
+
+    trees = treelite.sklearn.import_model(final)
+    with tempfile.TemporaryDirectory(prefix="airflow_mlops_compile_") as workdir:
+        path = os.path.join(workdir, "trees.so")
+        tl2cgen.export_lib(
+            trees, toolchain=toolchain, libpath=path,
+            params={"parallel_comp": os.cpu_count() or 1},
+        )  # fmt: skip
+        with open(path, "rb") as file:
+            return file.read()
+
+
+def _verdict(
+    model: Any,
+    compiled: CompiledTreeModel,
+    expected: np.ndarray,
+    actual: np.ndarray,
+    tolerance: float,
+    threshold: float | None,
+) -> tuple[Any, CompilationCheck]:
+    import numpy as np
+
+    rows = len(expected)
+    diff = float(np.max(np.abs(actual - expected))) if rows else 0.0
+    if actual.shape != expected.shape or not np.isfinite(diff) or diff > tolerance:
+        reason = f"compiled probabilities differ by up to {diff!r} (tolerance {tolerance!r})"
+        return model, CompilationCheck("scikit-learn", rows, diff, tolerance, reason)
+    if threshold is not None:
+        flipped = int(np.count_nonzero((actual > threshold) != (expected > threshold)))
+        if flipped:
+            reason = f"{flipped} decision(s) at threshold {threshold} differ"
+            return model, CompilationCheck("scikit-learn", rows, diff, tolerance, reason)
+    reason = f"{rows} rows (with missing-value copies) within {tolerance!r} of scikit-learn"
+    return compiled, CompilationCheck("tl2cgen", rows, diff, tolerance, reason)
