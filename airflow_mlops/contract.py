@@ -224,3 +224,12 @@ class FeatureContract:
 def schema_to_json(schema: pa.Schema) -> list[dict[str, Any]]:
     """A JSON-friendly description of an Arrow schema (for manifests and XCom)."""
     return [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]
+
+
+def schema_from_json(fields: list[dict[str, Any]]) -> pa.Schema:
+    """The Arrow schema :func:`schema_to_json` described (e.g. a manifest's ``schema``)."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [pa.field(f["name"], parse_arrow_type(f["type"]), nullable=f["nullable"]) for f in fields]
+    )

@@ -78,7 +78,7 @@ def write_batches(
         for batch in batches:
             if writer is None:
                 schema = schema or batch.schema
-                writer = _open_writer(filesystem, path, schema)
+                writer = open_writer(filesystem, path, schema)
             if batch.schema != schema:
                 batch = batch.cast(schema)
             writer.write_batch(batch, row_group_size=ROW_GROUP_SIZE)
@@ -91,7 +91,7 @@ def write_batches(
                     f"No rows to write to {path}: the input was empty. Check the query's filters "
                     "and the partition, or allow empty input."
                 )
-            writer = _open_writer(filesystem, path, schema)
+            writer = open_writer(filesystem, path, schema)
     finally:
         if writer is not None:
             writer.close()
@@ -99,10 +99,11 @@ def write_batches(
     return WrittenFile(path=path, rows=rows, bytes=size, sha256=sha)
 
 
-def _open_writer(
-    filesystem: pafs.FileSystem, path: str, schema: pa.Schema
-) -> pa.parquet.ParquetWriter:
+def open_writer(filesystem: pafs.FileSystem, path: str, schema: pa.Schema) -> pq.ParquetWriter:
+    """A Parquet writer with the package's settings, for push-style writing."""
     import pyarrow.parquet as pq
+
+    filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
 
     return pq.ParquetWriter(
         path,

@@ -30,6 +30,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_mlops.operators.transform",
                     "airflow_mlops.operators.load",
                     "airflow_mlops.operators.train",
+                    "airflow_mlops.operators.batch_score",
                 ],
             }
         ],

@@ -310,6 +310,28 @@ def _assemble(keys: pa.Array, scores: np.ndarray, spec: _OutputSpec) -> pa.Recor
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
+def scores_schema(
+    entity_type: pa.DataType,
+    *,
+    entity_key: str,
+    score_column: str = "default_probability",
+    decision_column: str = "decision",
+    extra_columns: Mapping[str, Any] | None = None,
+) -> pa.Schema:
+    """The schema of ``score_batches``' output (for empty inputs, which yield no batch)."""
+    import pyarrow as pa
+
+    fields = [
+        pa.field(entity_key, entity_type),
+        pa.field(score_column, pa.float64()),
+        pa.field(decision_column, pa.string()),
+    ]
+    fields += [
+        pa.field(name, pa.scalar(value).type) for name, value in (extra_columns or {}).items()
+    ]
+    return pa.schema(fields)
+
+
 def _scoring_failed(index: int, exc: BaseException) -> ScoringError:
     return ScoringError(
         f"Scoring batch {index} failed: {type(exc).__name__}: {exc}. Check the batch's "

@@ -15,6 +15,8 @@ from airflow_mlops.drift import histogram_counts, psi
 from airflow_mlops.exceptions import ArgumentError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import numpy as np
     import pyarrow as pa
 
@@ -249,4 +251,78 @@ class ShadowComparison:
                     "psi_epsilon": 1e-4,
                 },
             },
+        }
+
+
+class ShadowScorer:
+    """Scores a challenger on a deterministic sample of the rows the champion scored.
+
+    Fed batch by batch beside the champion (:meth:`observe`), it scores the sampled rows
+    in this process, compares them with the champion's outputs for the same rows and
+    writes the challenger's outputs to ``sink`` (a Parquet file). It never touches the
+    champion's output; its own failure is recorded in :attr:`error` and stops shadowing,
+    nothing more.
+
+    :param model: the challenger (already verified and loaded).
+    :param sink: a :class:`pyarrow.parquet.ParquetWriter`-like object with ``write_batch``.
+    :param fraction: the share of entities scored (by a seeded hash of the entity key).
+    :param scoring: keyword arguments for :func:`airflow_mlops.scoring.score_batches`
+        (``feature_names``, ``entity_key``, ``threshold``, ``positive``, ``negative``, …).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        sink: Any,
+        fraction: float,
+        seed: int,
+        scoring: Mapping[str, Any],
+    ) -> None:
+        self.model = model
+        self.sink = sink
+        self.fraction = fraction
+        self.seed = seed
+        self.scoring = dict(scoring)
+        self.comparison = ShadowComparison()
+        self.error: str | None = None
+        self.rows_written = 0
+
+    def observe(self, features: pa.RecordBatch, champion: pa.RecordBatch, seconds: float) -> None:
+        """Shadow one batch: ``features`` in, the champion's ``champion`` outputs for them."""
+        if self.error is not None:
+            return
+        from airflow_mlops.scoring import score_batches
+
+        key = self.scoring["entity_key"]
+        score = self.scoring.get("score_column", "default_probability")
+        decision = self.scoring.get("decision_column", "decision")
+        try:
+            self.comparison.add_latency("champion", seconds, champion.num_rows)
+            mask = shadow_mask(features.column(key), self.fraction, seed=self.seed)
+            sample = features.filter(mask)
+            if not sample.num_rows:
+                return
+            (scored,) = score_batches([sample], model=self.model, workers=1, **self.scoring)
+            paired = champion.filter(mask)
+            self.comparison.add_latency("challenger", scored.seconds, sample.num_rows)
+            self.comparison.update(
+                paired.column(score),
+                scored.batch.column(score),
+                paired.column(decision),
+                scored.batch.column(decision),
+            )
+            self.sink.write_batch(scored.batch)
+            self.rows_written += scored.batch.num_rows
+        except Exception as exc:  # the challenger must never fail the champion
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def report(self) -> dict[str, Any]:
+        """The comparison, plus ``status`` (``ok`` or ``failed``) and any error."""
+        return {
+            "status": "failed" if self.error else "ok",
+            "error": self.error,
+            "fraction": self.fraction,
+            "seed": self.seed,
+            **self.comparison.report(),
         }

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from airflow_mlops.operators.batch_score import BatchScoreOperator
 from airflow_mlops.operators.extract import SqlExtractOperator
 from airflow_mlops.operators.load import PublishFeaturesOperator
 from airflow_mlops.operators.train import TrainModelOperator
 from airflow_mlops.operators.transform import PythonTransformOperator, SqlTransformOperator
 
 __all__ = [
+    "BatchScoreOperator",
     "PublishFeaturesOperator",
     "PythonTransformOperator",
     "SqlExtractOperator",

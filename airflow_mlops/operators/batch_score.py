@@ -1,0 +1,363 @@
+"""BatchScoreOperator: score a feature partition with a registered model, shadow a challenger."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from airflow_mlops.exceptions import ArgumentError
+from airflow_mlops.hooks.feature_store import FeatureStoreHook, feature_table_asset
+from airflow_mlops.hooks.model_registry import ModelRegistryHook
+from airflow_mlops.operators.base import PartitionedOperator
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    import pyarrow as pa
+    from airflow.sdk import Context
+
+    from airflow_mlops.registry import LoadedModel, ModelRegistry
+    from airflow_mlops.store import FeatureStore
+
+
+class BatchScoreOperator(PartitionedOperator):
+    """Scores one partition of a feature table with the model behind an alias.
+
+    The model is loaded only after its checksum matches the registry's record; the table's
+    schema is checked against the model's input contract before any row is scored (missing
+    or mistyped columns are named). Rows stream batch by batch through ``workers``
+    processes and the scores are published atomically as the same partition of
+    ``output_table`` (entity key, score, decision, model name and version).
+
+    With ``challenger_alias``, the challenger scores a deterministic sample of the same
+    rows (``shadow_fraction``, seeded by the entity key, so reruns pick the same rows) into
+    ``shadow_table``. It never changes the champion's output, and its failure is reported
+    (task log, XCom, shadow report) without failing the task. The comparison report —
+    rows compared, mean and p95 |score delta|, decision agreement, PSI of the two score
+    distributions, per-batch latency p50/p95 of both models — is stored in the shadow
+    partition's manifest and returned in XCom.
+
+    :param features_table: the feature table to score (the run's partition).
+    :param model_name: the registry's model name.
+    :param output_table: the scores table.
+    :param model_alias: the alias to score with (default ``champion``).
+    :param model_version: a pinned version instead of the alias.
+    :param challenger_alias: the alias to shadow-score with, or None.
+    :param shadow_fraction: share of entities the challenger scores, in (0, 1].
+    :param shadow_seed: seed of the entity-key hash choosing the shadow rows.
+    :param shadow_table: the challenger's table (default ``<output_table>_shadow``).
+    :param threshold: decision threshold (default: the model record's ``output.threshold``).
+    :param workers: scoring processes (each loads the verified artifact once).
+    :param batch_size: rows per batch (the memory bound).
+
+    .. code-block:: python
+
+        BatchScoreOperator(
+            task_id="score", features_table="customer_features", model_name="credit_risk",
+            output_table="customer_scores", challenger_alias="challenger", shadow_fraction=0.5,
+        )
+    """
+
+    template_fields: Sequence[str] = ("model_alias", "model_version", "challenger_alias")
+    ui_color = "#fbe8ee"
+
+    def __init__(
+        self,
+        *,
+        features_table: str,
+        model_name: str,
+        output_table: str,
+        model_alias: str = "champion",
+        model_version: str | None = None,
+        challenger_alias: str | None = None,
+        shadow_fraction: float = 1.0,
+        shadow_seed: int = 0,
+        shadow_table: str | None = None,
+        threshold: float | None = None,
+        workers: int = 2,
+        batch_size: int = 100_000,
+        feature_store_conn_id: str = FeatureStoreHook.default_conn_name,
+        model_registry_conn_id: str = ModelRegistryHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        from airflow_mlops.store import validate_table_name
+
+        super().__init__(**kwargs)
+        shadow_table = shadow_table or f"{output_table}_shadow"
+        for argument, table in (
+            ("features_table", features_table),
+            ("output_table", output_table),
+            ("shadow_table", shadow_table),
+        ):
+            try:
+                validate_table_name(table)
+            except ValueError as exc:
+                raise ArgumentError(f"BatchScoreOperator {argument}: {exc}") from exc
+        if not (isinstance(shadow_fraction, int | float) and 0 < shadow_fraction <= 1):
+            raise ArgumentError(
+                "The 'shadow_fraction' parameter of BatchScoreOperator must be a float in "
+                f"(0, 1]. Got {shadow_fraction!r} instead."
+            )
+        if threshold is not None and not (
+            isinstance(threshold, int | float) and 0 <= threshold <= 1
+        ):
+            raise ArgumentError(
+                "The 'threshold' parameter of BatchScoreOperator must be a float in [0, 1]. "
+                f"Got {threshold!r} instead."
+            )
+        self.features_table = features_table
+        self.model_name = model_name
+        self.output_table = output_table
+        self.model_alias = model_alias
+        self.model_version = model_version
+        self.challenger_alias = challenger_alias
+        self.shadow_fraction = float(shadow_fraction)
+        self.shadow_seed = shadow_seed
+        self.shadow_table = shadow_table
+        self.threshold = threshold
+        self.workers = self.positive_int("workers", workers)
+        self.batch_size = self.positive_int("batch_size", batch_size)
+        self.feature_store_conn_id = feature_store_conn_id
+        self.model_registry_conn_id = model_registry_conn_id
+        self.scores_asset = feature_table_asset(output_table, feature_store_conn_id)
+        self.shadow_asset = feature_table_asset(shadow_table, feature_store_conn_id)
+        declared = [self.scores_asset, *([self.shadow_asset] if challenger_alias else [])]
+        self.add_outlets([a for a in declared if a not in self.outlets])
+
+    def execute_partition(self, context: Context, partition: str) -> dict[str, Any]:
+        from airflow_mlops.contract import FeatureContract, schema_from_json
+        from airflow_mlops.scoring import check_model_inputs
+
+        store = FeatureStoreHook(self.feature_store_conn_id).get_store()
+        registry = ModelRegistryHook(self.model_registry_conn_id).get_registry()
+        champion = (
+            registry.load(self.model_name, version=self.model_version)
+            if self.model_version
+            else registry.load(self.model_name, alias=self.model_alias)
+        )
+        contract = FeatureContract.from_json(json.dumps(champion.record["input_contract"]))
+        spec = champion.record["output"]
+        schema = schema_from_json(store.manifest(self.features_table, partition)["schema"])
+        columns = check_model_inputs(schema, contract, entity_key=spec["entity_key"])
+        self.log.info(
+            "Scoring %s/ds=%s with %s %s (sha256 %s…), %d worker(s)",
+            self.features_table,
+            partition,
+            self.model_name,
+            champion.version,
+            champion.record["sha256"][:12],
+            self.workers,
+        )
+        scoring = self._scoring_args(champion, contract.names)
+        shadow, shadow_path = self._open_shadow(registry, store, context, schema, scoring)
+        result = self._score_and_publish(
+            context, store, registry, champion, partition, columns, schema, scoring, shadow
+        )
+        if shadow is not None:
+            result["shadow"] = self._publish_shadow(context, store, partition, shadow, shadow_path)
+        context["outlet_events"][self.scores_asset].extra = {
+            "partition": partition,
+            "rows": result["rows"],
+            "version": result["version"],
+            "model_version": champion.version,
+        }
+        return result
+
+    def _scoring_args(self, model: LoadedModel, feature_names: list[str]) -> dict[str, Any]:
+        spec = model.record["output"]
+        return {
+            "feature_names": feature_names,
+            "entity_key": spec["entity_key"],
+            "threshold": self.threshold if self.threshold is not None else spec["threshold"],
+            "positive": spec.get("positive", "positive"),
+            "negative": spec.get("negative", "negative"),
+            "score_column": spec.get("score", "score"),
+            "decision_column": "decision",
+            "extra_columns": {"model_name": model.name, "model_version": model.version},
+        }
+
+    def _score_and_publish(
+        self,
+        context: Context,
+        store: FeatureStore,
+        registry: ModelRegistry,
+        champion: LoadedModel,
+        partition: str,
+        columns: list[str],
+        schema: pa.Schema,
+        scoring: dict[str, Any],
+        shadow: Any,
+    ) -> dict[str, Any]:
+        from airflow_mlops.progress import Progress
+        from airflow_mlops.scoring import score_batches, scores_schema
+
+        artifact = registry.artifact_bytes(champion.name, champion.version)
+        pending: deque[pa.RecordBatch] = deque()
+        progress = Progress(f"score {self.features_table}/ds={partition}", logger=self.log)
+
+        def feed() -> Iterator[pa.RecordBatch]:
+            for batch in store.iter_partition_batches(
+                self.features_table, partition, columns=columns, batch_size=self.batch_size
+            ):
+                pending.append(batch)
+                yield batch
+
+        def scored() -> Iterator[pa.RecordBatch]:
+            for result in score_batches(
+                feed(),
+                model=champion.model if self.workers == 1 else None,
+                artifact=artifact if self.workers > 1 else None,
+                workers=self.workers,
+                **scoring,
+            ):
+                features = pending.popleft()
+                progress.add(result.batch.num_rows)
+                if shadow is not None:
+                    shadow.observe(features, result.batch, result.seconds)
+                yield result.batch
+
+        output_schema = scores_schema(
+            schema.field(scoring["entity_key"]).type,
+            entity_key=scoring["entity_key"],
+            score_column=scoring["score_column"],
+            decision_column=scoring["decision_column"],
+            extra_columns=scoring["extra_columns"],
+        )
+        manifest = store.publish_partition(
+            self.output_table,
+            partition,
+            scored(),
+            schema=output_schema,
+            lineage={
+                **self.run_identity(context),
+                "features": {
+                    "table": self.features_table,
+                    "version": store.manifest(self.features_table, partition)["version"],
+                },
+                "model": {
+                    "name": champion.name,
+                    "version": champion.version,
+                    "sha256": champion.record["sha256"],
+                },
+            },
+        )
+        progress.done()
+        return {
+            "table": self.output_table,
+            "partition": partition,
+            "rows": manifest["row_count"],
+            "version": manifest["version"],
+            "model_version": champion.version,
+            "content_sha256": manifest["content_sha256"],
+        }
+
+    def _open_shadow(
+        self,
+        registry: ModelRegistry,
+        store: FeatureStore,
+        context: Context,
+        schema: pa.Schema,
+        champion_scoring: dict[str, Any],
+    ) -> tuple[Any, str | None]:
+        """The shadow scorer and its staged file, or (None, None) when not shadowing."""
+        if not self.challenger_alias:
+            return None, None
+        from airflow_mlops.contract import FeatureContract
+        from airflow_mlops.parquet_io import open_writer
+        from airflow_mlops.scoring import check_model_inputs, scores_schema
+        from airflow_mlops.shadow import ShadowScorer
+
+        try:
+            challenger = registry.load(self.model_name, alias=self.challenger_alias)
+            contract = FeatureContract.from_json(json.dumps(challenger.record["input_contract"]))
+            check_model_inputs(schema, contract, entity_key=champion_scoring["entity_key"])
+        except Exception as exc:  # a broken challenger is reported, never fatal
+            self.log.error(
+                "Shadow scoring disabled: challenger %r failed to load: %s",
+                self.challenger_alias,
+                exc,
+            )
+            return _FailedShadow(f"{type(exc).__name__}: {exc}"), None
+        scoring = {
+            **self._scoring_args(challenger, contract.names),
+            "threshold": champion_scoring["threshold"],
+        }
+        path = store.staging_path(
+            context["ti"].dag_id,
+            context["ti"].run_id,
+            self.staging_name(context, f"{self.task_id}-shadow"),
+        )
+        sink = open_writer(
+            store.filesystem,
+            path,
+            scores_schema(
+                schema.field(scoring["entity_key"]).type,
+                entity_key=scoring["entity_key"],
+                score_column=scoring["score_column"],
+                decision_column=scoring["decision_column"],
+                extra_columns=scoring["extra_columns"],
+            ),
+        )
+        self.log.info(
+            "Shadow scoring %.0f%% of entities with challenger %s",
+            100 * self.shadow_fraction,
+            challenger.version,
+        )
+        return ShadowScorer(
+            challenger.model,
+            sink=sink,
+            fraction=self.shadow_fraction,
+            seed=self.shadow_seed,
+            scoring=scoring,
+        ), path
+
+    def _publish_shadow(
+        self, context: Context, store: FeatureStore, partition: str, shadow: Any, path: str | None
+    ) -> dict[str, Any]:
+        from airflow_mlops.parquet_io import iter_batches, read_schema
+
+        if path is not None:
+            shadow.sink.close()
+        report = shadow.report()
+        if report["status"] != "ok" or path is None:
+            self.log.error(
+                "Shadow scoring failed (the champion's scores are published): %s", report["error"]
+            )
+            return report
+        manifest = store.publish_partition(
+            self.shadow_table,
+            partition,
+            iter_batches(store.filesystem, path, batch_size=self.batch_size),
+            schema=read_schema(store.filesystem, path),
+            lineage={**self.run_identity(context), "shadow_report": report},
+        )
+        self.log.info(
+            "Shadow report: %d rows compared, mean |delta| %s, p95 |delta| %s, "
+            "decision agreement %s, PSI %s",
+            report["rows_compared"],
+            report["mean_abs_delta"],
+            report["p95_abs_delta"],
+            report["decision_agreement_rate"],
+            report["psi"],
+        )
+        context["outlet_events"][self.shadow_asset].extra = {
+            "partition": partition,
+            "rows": manifest["row_count"],
+            "version": manifest["version"],
+        }
+        summary = {k: v for k, v in report.items() if k != "bins"}
+        return {**summary, "table": self.shadow_table, "version": manifest["version"]}
+
+
+class _FailedShadow:
+    """Stands for a challenger that could not be loaded: reports, never scores."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+    def observe(self, features: Any, champion: Any, seconds: float) -> None:
+        return None
+
+    def report(self) -> dict[str, Any]:
+        return {"status": "failed", "error": self.error}
