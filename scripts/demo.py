@@ -10,15 +10,43 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import time
 from pathlib import Path
 
+from airflow_mlops.demo.credit_model import MODEL_NAME
 from airflow_mlops.demo.environment import REPO, airflow_cli, airflow_env, migrate
 from airflow_mlops.demo.warehouse import WarehouseSpec, write_sqlite
+from airflow_mlops.registry import ModelRegistry
 from airflow_mlops.store import FeatureStore
 
 RUNS = ["2026-01-29T03:00:00+00:00", "2026-01-30T03:00:00+00:00", "2026-01-31T03:00:00+00:00"]
 DAG_ID = "daily_customer_features"
+TRAIN_ON = "2026-01-29"
+SCORE = "2026-01-30"
+
+
+def run_dag(
+    env: dict[str, str],
+    workdir: Path,
+    dag_id: str,
+    logical_date: str | None = None,
+    conf: dict[str, str] | None = None,
+) -> None:
+    """One run of ``dag_id`` through ``airflow dags test``; its log kept in ``workdir``."""
+    args = ["dags", "test", dag_id, *([logical_date] if logical_date else [])]
+    if conf:
+        args += ["--conf", json.dumps(conf)]
+    started = time.monotonic()
+    result = airflow_cli(env, *args, check=False)
+    label = logical_date[:10] if logical_date else "-".join(conf.values() if conf else [])
+    log = workdir / f"run-{dag_id}-{label}.log"
+    log.write_text(result.stdout + result.stderr)
+    state = "success" if result.returncode == 0 else f"FAILED (exit {result.returncode})"
+    what = f"logical_date={logical_date}" if logical_date else f"conf={conf}"
+    print(f"run        {dag_id} {what}: {state} in {time.monotonic() - started:.1f}s, log {log}")
+    if result.returncode:
+        raise SystemExit(result.stdout[-3000:] + result.stderr[-3000:])
 
 
 def main() -> None:
@@ -48,17 +76,9 @@ def main() -> None:
     migrate(env)
 
     for logical_date in [*RUNS, RUNS[1]]:
-        started = time.monotonic()
-        result = airflow_cli(env, "dags", "test", DAG_ID, logical_date, check=False)
-        log = workdir / f"run-{logical_date[:10]}.log"
-        log.write_text(result.stdout + result.stderr)
-        state = "success" if result.returncode == 0 else f"FAILED (exit {result.returncode})"
-        print(
-            f"run        {DAG_ID} logical_date={logical_date}: {state} "
-            f"in {time.monotonic() - started:.1f}s, log {log}"
-        )
-        if result.returncode:
-            raise SystemExit(result.stdout[-3000:] + result.stderr[-3000:])
+        run_dag(env, workdir, DAG_ID, logical_date)
+    run_dag(env, workdir, "train_credit_model", conf={"partition": TRAIN_ON})
+    run_dag(env, workdir, "daily_customer_scoring", conf={"partition": SCORE})
 
     store = FeatureStore(str(store_root))
     rerun = (dt.datetime.fromisoformat(RUNS[1]) - dt.timedelta(days=1)).date().isoformat()
@@ -87,9 +107,29 @@ def main() -> None:
         )
         print(latest.slice(0, 3).to_pandas().to_string(index=False))
         print(f"  plain Parquet: {store.partition_path(table, store.latest_partition(table))}")
+    registry = ModelRegistry(str(workdir / "model_registry"))
+    print(f"\nmodel registry  {registry.root}")
+    for alias, version in sorted(registry.aliases(MODEL_NAME).items()):
+        record = registry.record(MODEL_NAME, version)
+        print(
+            f"  {MODEL_NAME} {alias} -> {version}: {record['params']['candidate']}, "
+            f"cv ROC AUC {record['metrics']['cv_roc_auc_mean']:.3f}, "
+            f"sha256 {record['sha256'][:12]}…"
+        )
+    scores = store.read_partition("customer_scores", SCORE)
+    declined = sum(d == "decline" for d in scores["decision"].to_pylist())
     print(
-        f"\ninspect it:  .venv/bin/airflow-mlops --root {store_root} partitions customer_features"
+        f"\nscores  customer_scores ds={SCORE}: {scores.num_rows:,} customers, "
+        f"{declined:,} declined ({declined / scores.num_rows:.1%})"
     )
+    report = store.manifest("customer_scores_shadow", SCORE)["lineage"]["shadow_report"]
+    print(
+        f"shadow  challenger on {report['rows_compared']:,} customers: mean |delta| "
+        f"{report['mean_abs_delta']:.4f}, p95 |delta| {report['p95_abs_delta']:.4f}, "
+        f"decision agreement {report['decision_agreement_rate']:.1%}, PSI {report['psi']:.4f}"
+    )
+    print(f"\ninspect:  .venv/bin/airflow-mlops --root {store_root} partitions customer_features")
+    print(f"          .venv/bin/airflow-mlops models --registry {registry.root} list")
 
 
 if __name__ == "__main__":
