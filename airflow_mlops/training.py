@@ -99,6 +99,7 @@ def labelled_frame(
             f"{', '.join(labels.column_names)}. Select the entity key and the label.",
             missing_columns=missing,
         )
-    joined = features.join(labels.select([entity_key, label_column]), entity_key)
+    # inner: a row without a label cannot be trained on (a left join would give NaN labels)
+    joined = features.join(labels.select([entity_key, label_column]), entity_key, join_type="inner")
     joined = joined.sort_by(entity_key)
     return joined.select(list(feature_names)).to_pandas(), joined[label_column].to_numpy()

@@ -50,6 +50,11 @@ class BatchScoreOperator(PartitionedOperator):
     :param threshold: decision threshold (default: the model record's ``output.threshold``).
     :param workers: scoring processes (each loads the verified artifact once).
     :param batch_size: rows per batch (the memory bound).
+    :param num_shards: split a large partition by a hash of the entity key; each mapped
+        task (``.expand(shard=range(n))``) scores one shard into staging and returns its
+        reference, and a :class:`PublishFeaturesOperator` over the mapped outputs publishes
+        the partition at once. No shadow scoring in this mode.
+    :param shard: this task's shard, in ``[0, num_shards)``.
 
     .. code-block:: python
 
@@ -77,6 +82,8 @@ class BatchScoreOperator(PartitionedOperator):
         threshold: float | None = None,
         workers: int = 2,
         batch_size: int = 100_000,
+        num_shards: int = 1,
+        shard: int | None = None,
         feature_store_conn_id: str = FeatureStoreHook.default_conn_name,
         model_registry_conn_id: str = ModelRegistryHook.default_conn_name,
         **kwargs: Any,
@@ -94,13 +101,29 @@ class BatchScoreOperator(PartitionedOperator):
                 validate_table_name(table)
             except ValueError as exc:
                 raise ArgumentError(f"BatchScoreOperator {argument}: {exc}") from exc
-        if not (isinstance(shadow_fraction, int | float) and 0 < shadow_fraction <= 1):
+        tables = {"features_table": features_table, "output_table": output_table}
+        if challenger_alias:
+            tables["shadow_table"] = shadow_table
+        if len(set(tables.values())) < len(tables):
+            raise ArgumentError(
+                f"BatchScoreOperator needs distinct tables; got {tables}. Writing scores over "
+                "the features (or the challenger's over the champion's) would lose data."
+            )
+        if not isinstance(shadow_seed, int) or isinstance(shadow_seed, bool) or shadow_seed < 0:
+            raise ArgumentError(
+                "The 'shadow_seed' parameter of BatchScoreOperator must be an int >= 0. "
+                f"Got {shadow_seed!r} instead."
+            )
+        if isinstance(shadow_fraction, bool) or not (
+            isinstance(shadow_fraction, int | float) and 0 < shadow_fraction <= 1
+        ):
             raise ArgumentError(
                 "The 'shadow_fraction' parameter of BatchScoreOperator must be a float in "
                 f"(0, 1]. Got {shadow_fraction!r} instead."
             )
-        if threshold is not None and not (
-            isinstance(threshold, int | float) and 0 <= threshold <= 1
+        if threshold is not None and (
+            isinstance(threshold, bool)
+            or not (isinstance(threshold, int | float) and 0 <= threshold <= 1)
         ):
             raise ArgumentError(
                 "The 'threshold' parameter of BatchScoreOperator must be a float in [0, 1]. "
@@ -118,12 +141,26 @@ class BatchScoreOperator(PartitionedOperator):
         self.threshold = threshold
         self.workers = self.positive_int("workers", workers)
         self.batch_size = self.positive_int("batch_size", batch_size)
+        self.num_shards = self.positive_int("num_shards", num_shards)
+        if self.num_shards > 1:
+            if not (isinstance(shard, int) and 0 <= shard < self.num_shards):
+                raise ArgumentError(
+                    f"The 'shard' parameter of BatchScoreOperator must be an int in "
+                    f"[0, {self.num_shards}) when num_shards={self.num_shards}. Got {shard!r}."
+                )
+            if challenger_alias:
+                raise ArgumentError(
+                    "BatchScoreOperator cannot shadow-score a sharded run: give "
+                    "challenger_alias only with num_shards=1."
+                )
+        self.shard = shard
         self.feature_store_conn_id = feature_store_conn_id
         self.model_registry_conn_id = model_registry_conn_id
         self.scores_asset = feature_table_asset(output_table, feature_store_conn_id)
         self.shadow_asset = feature_table_asset(shadow_table, feature_store_conn_id)
         declared = [self.scores_asset, *([self.shadow_asset] if challenger_alias else [])]
-        self.add_outlets([a for a in declared if a not in self.outlets])
+        if self.num_shards == 1:  # a shard only stages: the publish step emits the event
+            self.add_outlets([a for a in declared if a not in self.outlets])
 
     def execute_partition(self, context: Context, partition: str) -> dict[str, Any]:
         from airflow_mlops.contract import FeatureContract, schema_from_json
@@ -150,7 +187,13 @@ class BatchScoreOperator(PartitionedOperator):
             self.workers,
         )
         scoring = self._scoring_args(champion, contract.names)
+        if self.num_shards > 1:
+            return self._score_shard(
+                context, store, registry, champion, partition, columns, schema, scoring
+            )
         shadow, shadow_path = self._open_shadow(registry, store, context, schema, scoring)
+        challenger_inputs = getattr(shadow, "scoring", {}).get("feature_names", [])
+        columns = list(dict.fromkeys([*columns, *challenger_inputs]))
         result = self._score_and_publish(
             context, store, registry, champion, partition, columns, schema, scoring, shadow
         )
@@ -190,45 +233,16 @@ class BatchScoreOperator(PartitionedOperator):
         shadow: Any,
     ) -> dict[str, Any]:
         from airflow_mlops.progress import Progress
-        from airflow_mlops.scoring import score_batches, scores_schema
 
-        artifact = registry.artifact_bytes(champion.name, champion.version)
-        pending: deque[pa.RecordBatch] = deque()
         progress = Progress(f"score {self.features_table}/ds={partition}", logger=self.log)
-
-        def feed() -> Iterator[pa.RecordBatch]:
-            for batch in store.iter_partition_batches(
-                self.features_table, partition, columns=columns, batch_size=self.batch_size
-            ):
-                pending.append(batch)
-                yield batch
-
-        def scored() -> Iterator[pa.RecordBatch]:
-            for result in score_batches(
-                feed(),
-                model=champion.model if self.workers == 1 else None,
-                artifact=artifact if self.workers > 1 else None,
-                workers=self.workers,
-                **scoring,
-            ):
-                features = pending.popleft()
-                progress.add(result.batch.num_rows)
-                if shadow is not None:
-                    shadow.observe(features, result.batch, result.seconds)
-                yield result.batch
-
-        output_schema = scores_schema(
-            schema.field(scoring["entity_key"]).type,
-            entity_key=scoring["entity_key"],
-            score_column=scoring["score_column"],
-            decision_column=scoring["decision_column"],
-            extra_columns=scoring["extra_columns"],
+        scored = self._scored(
+            store, registry, champion, partition, columns, scoring, progress, shadow
         )
         manifest = store.publish_partition(
             self.output_table,
             partition,
-            scored(),
-            schema=output_schema,
+            scored,
+            schema=_output_schema(schema, scoring),
             lineage={
                 **self.run_identity(context),
                 "features": {
@@ -252,6 +266,100 @@ class BatchScoreOperator(PartitionedOperator):
             "content_sha256": manifest["content_sha256"],
         }
 
+    def _scored(
+        self,
+        store: FeatureStore,
+        registry: ModelRegistry,
+        champion: LoadedModel,
+        partition: str,
+        columns: list[str],
+        scoring: dict[str, Any],
+        progress: Any,
+        shadow: Any = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """The champion's output batches (of this task's shard), feeding the shadow."""
+        from airflow_mlops.scoring import score_batches
+
+        artifact = registry.artifact_bytes(champion.name, champion.version)
+        pending: deque[pa.RecordBatch] = deque()
+
+        def feed() -> Iterator[pa.RecordBatch]:
+            for batch in store.iter_partition_batches(
+                self.features_table, partition, columns=columns, batch_size=self.batch_size
+            ):
+                if self.num_shards > 1:
+                    batch = batch.filter(self._in_shard(batch.column(scoring["entity_key"])))
+                pending.append(batch)
+                yield batch
+
+        for result in score_batches(
+            feed(),
+            model=champion.model if self.workers == 1 else None,
+            artifact=artifact if self.workers > 1 else None,
+            workers=self.workers,
+            **scoring,
+        ):
+            features = pending.popleft()
+            progress.add(result.batch.num_rows)
+            if shadow is not None:
+                shadow.observe(features, result.batch, result.seconds)
+            yield result.batch
+
+    def _in_shard(self, keys: pa.Array) -> pa.Array:
+        import pyarrow as pa
+
+        from airflow_mlops.shadow import key_hashes
+
+        return pa.array(key_hashes(keys) % self.num_shards == self.shard)
+
+    def _score_shard(
+        self,
+        context: Context,
+        store: FeatureStore,
+        registry: ModelRegistry,
+        champion: LoadedModel,
+        partition: str,
+        columns: list[str],
+        schema: pa.Schema,
+        scoring: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Score this shard's rows into a staged file; a publish step combines the shards."""
+        from airflow_mlops.operators.base import staged_output
+        from airflow_mlops.parquet_io import write_batches
+        from airflow_mlops.progress import Progress
+
+        progress = Progress(
+            f"score {self.features_table}/ds={partition} shard {self.shard}/{self.num_shards}",
+            logger=self.log,
+        )
+        path = store.staging_path(
+            context["ti"].dag_id,
+            context["ti"].run_id,
+            self.staging_name(context, f"{self.task_id}-shard{self.shard}"),
+        )
+        written = write_batches(
+            self._scored(store, registry, champion, partition, columns, scoring, progress),
+            store.filesystem,
+            path,
+            schema=_output_schema(schema, scoring),
+        )
+        progress.done()
+        lineage = {
+            "model": {
+                "name": champion.name,
+                "version": champion.version,
+                "sha256": champion.record["sha256"],
+            },
+            "shard": {"index": self.shard, "of": self.num_shards},
+        }
+        return staged_output(
+            path=written.path,
+            rows=written.rows,
+            sha256=written.sha256,
+            partition=partition,
+            lineage=lineage,
+        )
+
     def _open_shadow(
         self,
         registry: ModelRegistry,
@@ -265,7 +373,7 @@ class BatchScoreOperator(PartitionedOperator):
             return None, None
         from airflow_mlops.contract import FeatureContract
         from airflow_mlops.parquet_io import open_writer
-        from airflow_mlops.scoring import check_model_inputs, scores_schema
+        from airflow_mlops.scoring import check_model_inputs
         from airflow_mlops.shadow import ShadowScorer
 
         try:
@@ -288,17 +396,7 @@ class BatchScoreOperator(PartitionedOperator):
             context["ti"].run_id,
             self.staging_name(context, f"{self.task_id}-shadow"),
         )
-        sink = open_writer(
-            store.filesystem,
-            path,
-            scores_schema(
-                schema.field(scoring["entity_key"]).type,
-                entity_key=scoring["entity_key"],
-                score_column=scoring["score_column"],
-                decision_column=scoring["decision_column"],
-                extra_columns=scoring["extra_columns"],
-            ),
-        )
+        sink = open_writer(store.filesystem, path, _output_schema(schema, scoring))
         self.log.info(
             "Shadow scoring %.0f%% of entities with challenger %s",
             100 * self.shadow_fraction,
@@ -322,9 +420,14 @@ class BatchScoreOperator(PartitionedOperator):
         report = shadow.report()
         if report["status"] != "ok" or path is None:
             self.log.error(
-                "Shadow scoring failed (the champion's scores are published): %s", report["error"]
+                "Shadow scoring failed (the champion's scores are published): %s",
+                report["error"],
             )
-            return report
+            context["outlet_events"][self.shadow_asset].extra = {
+                "partition": partition,
+                "status": "failed",
+            }
+            return {k: v for k, v in report.items() if k != "bins"}
         manifest = store.publish_partition(
             self.shadow_table,
             partition,
@@ -348,6 +451,18 @@ class BatchScoreOperator(PartitionedOperator):
         }
         summary = {k: v for k, v in report.items() if k != "bins"}
         return {**summary, "table": self.shadow_table, "version": manifest["version"]}
+
+
+def _output_schema(features: pa.Schema, scoring: dict[str, Any]) -> pa.Schema:
+    from airflow_mlops.scoring import scores_schema
+
+    return scores_schema(
+        features.field(scoring["entity_key"]).type,
+        entity_key=scoring["entity_key"],
+        score_column=scoring["score_column"],
+        decision_column=scoring["decision_column"],
+        extra_columns=scoring["extra_columns"],
+    )
 
 
 class _FailedShadow:

@@ -27,7 +27,9 @@ class PublishFeaturesOperator(PartitionedOperator):
     carrying the partition, row count and version.
 
     :param table: the feature table's name (a plain identifier).
-    :param source: the upstream output (``transform.output``) or a staged path.
+    :param source: the upstream output (``transform.output``) or a staged path, or the
+        outputs of a mapped task (e.g. the shards of a ``BatchScoreOperator``), published
+        together as one partition in map-index order.
     :param contract: the table's declared schema.
     :param batch_size: rows per batch while copying into the table.
     :param feature_store_conn_id: the feature store connection.
@@ -74,14 +76,20 @@ class PublishFeaturesOperator(PartitionedOperator):
         from airflow_mlops.progress import Progress
 
         store = FeatureStoreHook(self.feature_store_conn_id).get_store()
-        path = staged_path(self.source, argument="source", operator="PublishFeaturesOperator")
-        lineage = {**self.run_identity(context), **staged_lineage(self.source)}
+        refs = _as_refs(self.source)
+        paths = [
+            staged_path(ref, argument="source", operator="PublishFeaturesOperator") for ref in refs
+        ]
+        if len(refs) == 1:
+            lineage = {**self.run_identity(context), **staged_lineage(refs[0])}
+        else:
+            lineage = {**self.run_identity(context), "parts": [staged_lineage(r) for r in refs]}
         progress = Progress(f"publish {self.table}/ds={partition}", logger=self.log)
         manifest = store.publish_partition(
             self.table,
             partition,
-            iter_batches(store.filesystem, path, batch_size=self.batch_size),
-            schema=None if self.contract else read_schema(store.filesystem, path),
+            iter_batches(store.filesystem, paths, batch_size=self.batch_size),
+            schema=None if self.contract else read_schema(store.filesystem, paths[0]),
             contract=self.contract,
             lineage=lineage,
             on_batch=progress.add,
@@ -110,3 +118,16 @@ class PublishFeaturesOperator(PartitionedOperator):
             "version": summary["version"],
         }
         return summary
+
+
+def _as_refs(source: Any) -> list[Any]:
+    """``source`` as a list of staged references: one, or the outputs of a mapped task."""
+    if isinstance(source, str | dict) or not hasattr(source, "__iter__"):
+        return [source]
+    refs = list(source)
+    if not refs:
+        raise ArgumentError(
+            "The 'source' parameter of PublishFeaturesOperator got an empty list of upstream "
+            "outputs: the mapped upstream task produced nothing to publish."
+        )
+    return refs

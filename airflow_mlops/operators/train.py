@@ -83,8 +83,20 @@ class TrainModelOperator(PartitionedOperator):
         self.grid = list(grid)
         self.input_contract = input_contract
         self.model_output = dict(model_output)
-        self.aliases = list(aliases)
-        self.folds = self.positive_int("folds", folds)
+        from airflow_mlops.registry import validate_name
+
+        if isinstance(aliases, str):
+            raise ArgumentError(
+                "The 'aliases' parameter of TrainModelOperator must be a list of alias names. "
+                f"Got the string {aliases!r}; write [{aliases!r}]."
+            )
+        self.aliases = [validate_name(alias, "An alias name") for alias in aliases]
+        if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+            raise ArgumentError(
+                "The 'folds' parameter of TrainModelOperator must be an int >= 2. "
+                f"Got {folds!r} instead."
+            )
+        self.folds = folds
         self.feature_store_conn_id = feature_store_conn_id
         self.model_registry_conn_id = model_registry_conn_id
 

@@ -159,3 +159,20 @@ def test_a_challenger_that_raises_leaves_the_champion_correct(
         assert "challenger exploded" in shadow["error"]
     finally:
         registry.rollback(MODEL_NAME, "challenger")
+
+
+def test_a_partition_scored_in_shards_holds_the_same_scores(bag, trained, store_root):
+    from airflow.dag_processing.dagbag import DagBag
+
+    day = DAYS[1]
+    store = FeatureStore(str(store_root))
+    assert _score(bag, day).state == "success"
+    whole = store.read_partition("customer_scores", day).sort_by("customer_id")
+
+    dag = DagBag(dag_folder=str(bag.dag_folder)).get_dag("score_large_partition")
+    run = dag.test(logical_date=None, run_after=_at(day, 7), run_conf={"partition": day})
+    assert run.state == "success"
+    sharded = store.read_partition("customer_scores", day)
+    manifest = store.manifest("customer_scores", day)
+    assert [p["shard"]["index"] for p in manifest["lineage"]["parts"]] == [0, 1, 2, 3]
+    assert sharded.sort_by("customer_id").equals(whole)

@@ -11,12 +11,15 @@ from collections import defaultdict
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from airflow.sdk.bases.operator import ExecutorSafeguard
 from airflow.sdk.execution_time.context import MacrosAccessor
 
 from airflow_mlops.demo.environment import connection_json
+from airflow_mlops.registry import ModelRegistry
 from airflow_mlops.store import FeatureStore
 from tests.operators.support import (
     CUSTOMERS,
@@ -31,8 +34,6 @@ if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Callable
     from pathlib import Path
-
-    import pyarrow as pa
 
 
 @pytest.fixture(autouse=True)
@@ -50,6 +51,46 @@ def feature_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FeatureSto
         connection_json("feature_store", extra={"root": str(root), "keep_versions": 3}),
     )
     return FeatureStore(str(root), keep_versions=3)
+
+
+@pytest.fixture
+def model_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModelRegistry:
+    """A fresh registry that the ``model_registry_default`` connection points at."""
+    root = tmp_path / "model_registry"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MODEL_REGISTRY_DEFAULT",
+        connection_json("model_registry", extra={"root": str(root)}),
+    )
+    return ModelRegistry(str(root))
+
+
+@pytest.fixture(scope="session")
+def credit_data() -> tuple[pa.Table, pa.Table]:
+    """300 customers' features and their 0/1 ``defaulted`` labels (deterministic, both classes).
+
+    Features: ``customer_id`` (int64 key), ``income``, ``debt`` (float64), ``age``,
+    ``txn_count`` (int64), ``region`` (string).
+    """
+    rng = np.random.default_rng(7)
+    rows = 300
+    income = rng.normal(50_000, 15_000, rows).clip(8_000).round(2)
+    debt = rng.gamma(2.0, 10_000, rows).round(2)
+    age = rng.integers(21, 75, rows)
+    region = rng.choice(["north", "south", "east", "west"], rows)
+    logit = -1.0 + 2.5 * debt / income - 0.03 * (age - 45) + 0.8 * (region == "south")
+    defaulted = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(np.int64)
+    customer_id = pa.array(np.arange(1_000, 1_000 + rows), pa.int64())
+    features = pa.table(
+        {
+            "customer_id": customer_id,
+            "income": income,
+            "debt": debt,
+            "age": age,
+            "txn_count": rng.poisson(4, rows),
+            "region": pa.array(region.tolist(), pa.string()),
+        }
+    )
+    return features, pa.table({"customer_id": customer_id, "defaulted": defaulted})
 
 
 @pytest.fixture
