@@ -23,6 +23,7 @@ test: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/extract_postgres.py --write-docs
+	$(BIN)/python benchmarks/score_batch.py --write-docs
 
 clean:
 	rm -rf $(VENV) var
