@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlops.exceptions import ArgumentError
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from airflow.sdk import Context
 
-    from airflow_mlops.registry import LoadedModel, ModelRegistry
+    from airflow_mlops.registry import ModelRegistry
     from airflow_mlops.store import FeatureStore
 
 
@@ -168,11 +169,7 @@ class BatchScoreOperator(PartitionedOperator):
 
         store = FeatureStoreHook(self.feature_store_conn_id).get_store()
         registry = ModelRegistryHook(self.model_registry_conn_id).get_registry()
-        champion = (
-            registry.load(self.model_name, version=self.model_version)
-            if self.model_version
-            else registry.load(self.model_name, alias=self.model_alias)
-        )
+        champion = self._champion(registry)
         contract = FeatureContract.from_json(json.dumps(champion.record["input_contract"]))
         spec = champion.record["output"]
         schema = schema_from_json(store.manifest(self.features_table, partition)["schema"])
@@ -207,7 +204,21 @@ class BatchScoreOperator(PartitionedOperator):
         }
         return result
 
-    def _scoring_args(self, model: LoadedModel, feature_names: list[str]) -> dict[str, Any]:
+    def _champion(self, registry: ModelRegistry) -> _Champion:
+        """The champion, verified: unpickled here only when scoring in this process.
+
+        With worker processes, only its checksum-verified bytes are kept here (each worker
+        unpickles them once), which saves the parent a copy of the model.
+        """
+        version = self.model_version or registry.resolve(self.model_name, self.model_alias)
+        if self.workers == 1:
+            loaded = registry.load(self.model_name, version=version)
+            return _Champion(loaded.name, loaded.version, loaded.record, loaded.model, None)
+        artifact = registry.artifact_bytes(self.model_name, version)
+        record = registry.record(self.model_name, version)
+        return _Champion(self.model_name, version, record, None, artifact)
+
+    def _scoring_args(self, model: Any, feature_names: list[str]) -> dict[str, Any]:
         spec = model.record["output"]
         return {
             "feature_names": feature_names,
@@ -225,7 +236,7 @@ class BatchScoreOperator(PartitionedOperator):
         context: Context,
         store: FeatureStore,
         registry: ModelRegistry,
-        champion: LoadedModel,
+        champion: _Champion,
         partition: str,
         columns: list[str],
         schema: pa.Schema,
@@ -270,7 +281,7 @@ class BatchScoreOperator(PartitionedOperator):
         self,
         store: FeatureStore,
         registry: ModelRegistry,
-        champion: LoadedModel,
+        champion: _Champion,
         partition: str,
         columns: list[str],
         scoring: dict[str, Any],
@@ -280,7 +291,7 @@ class BatchScoreOperator(PartitionedOperator):
         """The champion's output batches (of this task's shard), feeding the shadow."""
         from airflow_mlops.scoring import score_batches
 
-        artifact = registry.artifact_bytes(champion.name, champion.version)
+        artifact = champion.artifact
         pending: deque[pa.RecordBatch] = deque()
 
         def feed() -> Iterator[pa.RecordBatch]:
@@ -294,8 +305,8 @@ class BatchScoreOperator(PartitionedOperator):
 
         for result in score_batches(
             feed(),
-            model=champion.model if self.workers == 1 else None,
-            artifact=artifact if self.workers > 1 else None,
+            model=champion.model,
+            artifact=artifact,
             workers=self.workers,
             **scoring,
         ):
@@ -317,7 +328,7 @@ class BatchScoreOperator(PartitionedOperator):
         context: Context,
         store: FeatureStore,
         registry: ModelRegistry,
-        champion: LoadedModel,
+        champion: _Champion,
         partition: str,
         columns: list[str],
         schema: pa.Schema,
@@ -451,6 +462,17 @@ class BatchScoreOperator(PartitionedOperator):
         }
         summary = {k: v for k, v in report.items() if k != "bins"}
         return {**summary, "table": self.shadow_table, "version": manifest["version"]}
+
+
+@dataclass(frozen=True)
+class _Champion:
+    """The scoring model: its record, and either the model (in process) or its bytes."""
+
+    name: str
+    version: str
+    record: dict[str, Any]
+    model: Any
+    artifact: bytes | None
 
 
 def _output_schema(features: pa.Schema, scoring: dict[str, Any]) -> pa.Schema:
