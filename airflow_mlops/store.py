@@ -31,6 +31,7 @@ from airflow_mlops import parquet_io
 from airflow_mlops.exceptions import (
     AirflowMlopsError,
     ArgumentError,
+    ChecksumMismatchError,
     PartitionNotFoundError,
     StoreError,
     TableNameError,
@@ -349,19 +350,22 @@ class FeatureStore:
         return self._load_manifest(table, partition, version or ref.current)
 
     def verify(self, table: str, partition: str, *, version: str | None = None) -> dict[str, Any]:
-        """Recompute every file's SHA-256 and size; :class:`StoreError` on any mismatch.
+        """Recompute every file's SHA-256 and size; :class:`ChecksumMismatchError` if any differ.
 
         Returns the verified manifest.
         """
         manifest = self.manifest(table, partition, version=version)
         directory = self._version_dir(manifest["table"], manifest["partition"], manifest["version"])
         problems = []
+        actual = []
         for entry in manifest["files"]:
             try:
                 sha, size = parquet_io.file_sha256(self._fs, f"{directory}/{entry['path']}")
             except FileNotFoundError:
                 problems.append(f"{entry['path']} is missing")
+                actual.append("missing")
                 continue
+            actual.append(sha)
             if (sha, size) != (entry["sha256"], entry["bytes"]):
                 problems.append(
                     f"{entry['path']} has sha256 {sha} and {size} bytes, "
@@ -370,10 +374,13 @@ class FeatureStore:
         if content_sha256(f["sha256"] for f in manifest["files"]) != manifest["content_sha256"]:
             problems.append("content_sha256 does not match the files' checksums")
         if problems:
-            raise StoreError(
+            raise ChecksumMismatchError(
                 f"Version {manifest['version']} of table {manifest['table']!r} partition "
                 f"{manifest['partition']} failed verification: {format_names(problems, 5)}. "
-                "Roll back to an earlier version or publish the partition again."
+                "Roll back to an earlier version or publish the partition again.",
+                path=directory,
+                expected=manifest["content_sha256"],
+                actual=content_sha256(actual),
             )
         return manifest
 

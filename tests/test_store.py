@@ -18,6 +18,7 @@ import airflow_mlops
 from airflow_mlops.contract import FeatureContract
 from airflow_mlops.exceptions import (
     ArgumentError,
+    ChecksumMismatchError,
     ContractError,
     EmptyInputError,
     PartitionError,
@@ -452,8 +453,13 @@ def test_verify(store: FeatureStore, root: Path) -> None:
     )
     damaged.write_bytes(damaged.read_bytes()[:-1] + b"X")
 
-    with pytest.raises(StoreError, match=re.escape(f"{manifest['files'][1]['path']} has sha256")):
+    with pytest.raises(
+        ChecksumMismatchError, match=re.escape(f"{manifest['files'][1]['path']} has sha256")
+    ) as info:
         store.verify("t", DAY)
+    assert info.value.retryable is False
+    assert info.value.expected == manifest["content_sha256"]
+    assert info.value.actual != info.value.expected
 
 
 def test_write_failure_is_a_retryable_store_error(store: FeatureStore, root: Path) -> None:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from airflow.sdk import Asset, BaseHook
 
 from airflow_mlops.exceptions import ArgumentError
+from airflow_mlops.hooks.connection import extra_field
 
 if TYPE_CHECKING:
     from airflow_mlops.store import FeatureStore
-
-
-def _extra_field(extra: dict[str, Any], name: str) -> Any:
-    return extra.get(name, extra.get(f"extra__feature_store__{name}"))
 
 
 class FeatureStoreHook(BaseHook):
@@ -45,13 +42,13 @@ class FeatureStoreHook(BaseHook):
 
         conn = self.get_connection(self.feature_store_conn_id)
         extra = conn.extra_dejson
-        root = _extra_field(extra, "root") or conn.host
+        root = extra_field(extra, self.conn_type, "root") or conn.host
         if not root:
             raise ArgumentError(
                 f"Connection {self.feature_store_conn_id!r} has no store root. Set its "
                 "'root' field (extra.root) to a local path or an object-storage URI."
             )
-        keep = _extra_field(extra, "keep_versions")
+        keep = extra_field(extra, self.conn_type, "keep_versions")
         if keep in (None, ""):
             return FeatureStore(str(root))
         try:

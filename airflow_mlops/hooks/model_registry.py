@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseHook
 
 from airflow_mlops.exceptions import ArgumentError
+from airflow_mlops.hooks.connection import extra_field
 
 if TYPE_CHECKING:
     from airflow_mlops.registry import ModelRegistry
 
 _MODES = ("warn", "refuse", "ignore")
-
-
-def _extra_field(extra: dict[str, Any], name: str) -> Any:
-    return extra.get(name, extra.get(f"extra__model_registry__{name}"))
 
 
 class ModelRegistryHook(BaseHook):
@@ -49,13 +46,13 @@ class ModelRegistryHook(BaseHook):
 
         conn = self.get_connection(self.model_registry_conn_id)
         extra = conn.extra_dejson
-        root = _extra_field(extra, "root") or conn.host
+        root = extra_field(extra, self.conn_type, "root") or conn.host
         if not root:
             raise ArgumentError(
                 f"Connection {self.model_registry_conn_id!r} has no registry root. Set its "
                 "'root' field (extra.root) to a local path or an object-storage URI."
             )
-        mode = _extra_field(extra, "on_version_mismatch") or "warn"
+        mode = extra_field(extra, self.conn_type, "on_version_mismatch") or "warn"
         if mode not in _MODES:
             raise ArgumentError(
                 f"Connection {self.model_registry_conn_id!r} has on_version_mismatch={mode!r}. "
