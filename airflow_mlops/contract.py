@@ -156,6 +156,17 @@ class FeatureContract:
     def to_json(self) -> str:
         return json.dumps({"fields": [f.__dict__ for f in self.fields]}, sort_keys=True)
 
+    def select(self, names: list[str]) -> FeatureContract:
+        """The contract of the columns ``names``, in that order (a model's inputs, say)."""
+        fields = {f.name: f for f in self.fields}
+        missing = [n for n in names if n not in fields]
+        if missing:
+            raise ArgumentError(
+                f"Cannot select column(s) {format_names(missing)}: the contract has "
+                f"{format_names(fields)}."
+            )
+        return FeatureContract(tuple(fields[n] for n in names))
+
     @property
     def names(self) -> list[str]:
         return [f.name for f in self.fields]

@@ -20,33 +20,17 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG
 
-from airflow_mlops.contract import FeatureContract
+from airflow_mlops.demo.credit_model import CUSTOMER_FEATURES
 from airflow_mlops.operators import (
     PublishFeaturesOperator,
     SqlExtractOperator,
     SqlTransformOperator,
+    partition_param,
 )
 
 SQL_DIR = os.environ.get("AIRFLOW_MLOPS_SQL_DIR", str(Path(__file__).resolve().parents[1] / "sql"))
-
-CUSTOMER_FEATURES = FeatureContract.from_dict(
-    {
-        "customer_id": ("int64", False),
-        "income": ("float64", False),
-        "debt": ("float64", False),
-        "age": ("int64", False),
-        "history_score": ("float64", False),
-        "region": ("string", False),
-        "debt_to_income": "float64",
-        "txn_count_7d": ("int64", False),
-        "txn_amount_7d": ("float64", False),
-        "txn_count_30d": ("int64", False),
-        "txn_amount_30d": ("float64", False),
-        "txn_max_amount_30d": ("float64", False),
-    }
-)
 
 with DAG(
     dag_id="daily_customer_features",
@@ -57,15 +41,7 @@ with DAG(
     default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=5)},
     tags=["features", "batch"],
     template_searchpath=[SQL_DIR],
-    params={
-        "partition": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="Partition date",
-            description="The day to (re)build. Empty: the day before the run's date.",
-        )
-    },
+    params={"partition": partition_param()},
     doc_md=__doc__,
 ) as dag:
     extract_customers = SqlExtractOperator(

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, task
 
 from airflow_mlops.demo.credit_model import MODEL_NAME
 from airflow_mlops.hooks.feature_store import feature_table_asset
-from airflow_mlops.operators import BatchScoreOperator
+from airflow_mlops.operators import BatchScoreOperator, partition_param
 
 with DAG(
     dag_id="daily_customer_scoring",
@@ -32,12 +32,8 @@ with DAG(
     default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=5)},
     tags=["scoring", "batch"],
     params={
-        "partition": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="Partition date",
-            description="The day to score. Empty: the partitions the triggering events name.",
+        "partition": partition_param(
+            "The day to score. Empty: the partitions the triggering events name."
         )
     },
     doc_md=__doc__,

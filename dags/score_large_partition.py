@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG
 
 from airflow_mlops.demo.credit_model import MODEL_NAME
-from airflow_mlops.operators import BatchScoreOperator, PublishFeaturesOperator
+from airflow_mlops.operators import BatchScoreOperator, PublishFeaturesOperator, partition_param
 
 NUM_SHARDS = 4
 
@@ -27,15 +27,7 @@ with DAG(
     catchup=False,
     default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=5)},
     tags=["scoring", "batch"],
-    params={
-        "partition": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="Partition date",
-            description="The day to score. Empty: the day before the run.",
-        )
-    },
+    params={"partition": partition_param("The day to score. Empty: the day before the run.")},
     doc_md=__doc__,
 ) as dag:
     shards = BatchScoreOperator.partial(

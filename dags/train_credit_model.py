@@ -15,7 +15,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG
 
 from airflow_mlops.demo.credit_model import (
     GRID,
@@ -25,7 +25,7 @@ from airflow_mlops.demo.credit_model import (
     OUTPUT,
     make_pipeline,
 )
-from airflow_mlops.operators import SqlExtractOperator, TrainModelOperator
+from airflow_mlops.operators import SqlExtractOperator, TrainModelOperator, partition_param
 
 SQL_DIR = os.environ.get("AIRFLOW_MLOPS_SQL_DIR", str(Path(__file__).resolve().parents[1] / "sql"))
 
@@ -39,12 +39,9 @@ with DAG(
     tags=["models", "batch"],
     template_searchpath=[SQL_DIR],
     params={
-        "partition": Param(
-            None,
-            type=["null", "string"],
-            format="date",
+        "partition": partition_param(
+            "The customer_features day to train on. Empty: the day before the run.",
             title="Training partition",
-            description="The customer_features day to train on. Empty: the day before the run.",
         )
     },
     doc_md=__doc__,

@@ -33,21 +33,25 @@ NUMERIC = [
     "txn_max_amount_30d",
 ]
 CATEGORICAL = ["region"]
-INPUT_CONTRACT = FeatureContract.from_dict(
+#: the published feature table ``customer_features`` (daily_customer_features' contract)
+CUSTOMER_FEATURES = FeatureContract.from_dict(
     {
+        ENTITY_KEY: ("int64", False),
         "income": ("float64", False),
         "debt": ("float64", False),
         "age": ("int64", False),
         "history_score": ("float64", False),
+        "region": ("string", False),
         "debt_to_income": "float64",
         "txn_count_7d": ("int64", False),
         "txn_amount_7d": ("float64", False),
         "txn_count_30d": ("int64", False),
         "txn_amount_30d": ("float64", False),
         "txn_max_amount_30d": ("float64", False),
-        "region": ("string", False),
     }
 )
+#: the model's inputs: every feature but the key
+INPUT_CONTRACT = CUSTOMER_FEATURES.select([*NUMERIC, *CATEGORICAL])
 OUTPUT = {
     "score": "default_probability",
     "threshold": 0.3,

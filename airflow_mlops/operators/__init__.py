@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from airflow_mlops.operators.base import partition_param
 from airflow_mlops.operators.batch_score import BatchScoreOperator
 from airflow_mlops.operators.extract import SqlExtractOperator
 from airflow_mlops.operators.load import PublishFeaturesOperator
@@ -15,4 +16,5 @@ __all__ = [
     "SqlExtractOperator",
     "SqlTransformOperator",
     "TrainModelOperator",
+    "partition_param",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, Param
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_mlops.exceptions import AirflowMlopsError, ArgumentError
@@ -16,6 +16,14 @@ if TYPE_CHECKING:
 
     import jinja2
     from airflow.sdk import Context
+
+
+def partition_param(
+    description: str = "The day to (re)build. Empty: the day before the run's date.",
+    title: str = "Partition date",
+) -> Param:
+    """The ``partition`` run param: a date picker in the trigger form, empty by default."""
+    return Param(None, type=["null", "string"], format="date", title=title, description=description)
 
 
 @contextmanager
