@@ -80,3 +80,10 @@ def test_long_lists_are_capped_in_messages():
 def test_parse_arrow_type_reads_what_arrow_prints():
     for t in (pa.int64(), pa.float64(), pa.string(), pa.date32(), pa.timestamp("us", tz="UTC")):
         assert parse_arrow_type(str(t)) == t
+
+
+def test_select_keeps_the_chosen_columns_in_the_given_order():
+    assert CONTRACT.select(["region", "customer_id"]).names == ["region", "customer_id"]
+    assert CONTRACT.select(["customer_id"]).fields[0].nullable is False
+    with pytest.raises(ArgumentError, match=re.escape("Cannot select column(s) nope")):
+        CONTRACT.select(["nope"])
