@@ -606,13 +606,9 @@ class FeatureStore:
         batch_size: int,
         version: str | None,
     ) -> Iterator[pa.RecordBatch]:
-        import pyarrow.parquet as pq
-
         with self._open_version(table, partition, version, columns) as handles:
             for handle in handles:
-                yield from pq.ParquetFile(handle).iter_batches(
-                    batch_size=batch_size, columns=columns
-                )
+                yield from parquet_io.iter_open_file(handle, columns=columns, batch_size=batch_size)
 
 
 def _check_columns(table: str, manifest: dict[str, Any], columns: list[str] | None) -> None:

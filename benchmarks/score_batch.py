@@ -67,12 +67,12 @@ earlier run on this shared machine the two-thread OpenMP methods took up to 60 s
 (tutorial) and 110 s (streaming) while the operator stayed at 15–19 s.
 
 Memory: summed RSS passes 1 GiB because three Python processes each map Python, numpy,
-pandas, scikit-learn and pyarrow; PSS (shared pages split) stays under it. It does grow
-with the row count, and not in the scoring: `pq.ParquetFile` pre-buffers by default
-(`pre_buffer=True`, also in `parquet_io.iter_batches`), and over a whole-file
-`iter_batches` that holds the file's column chunks — Arrow pool peak 46 MiB at 1M rows,
-175 MiB at 5M (a 161 MiB file), against 18 MiB at both with `pre_buffer=False`, which also
-read faster (0.43 s vs 0.90 s for 5M rows).
+pandas, scikit-learn and pyarrow; PSS (shared pages split) stays under it. The reader
+does not grow with the row count: `parquet_io.iter_batches` (and the store's reads) open
+Parquet with `pre_buffer=False` — with pyarrow's default pre-buffering a whole-file
+`iter_batches` holds the file's column chunks (Arrow pool peak 46 MiB at 1M rows, 175 MiB
+at 5M, a 161 MiB file), against 18 MiB at both without it, which also reads faster
+(0.43 s vs 0.90 s for 5M rows).
 
 Accelerated runtimes tried: skl2onnx 1.20.0 (onnx 1.23.2, onnxruntime 1.32.0) cannot
 convert scikit-learn 1.9.1's HistGradientBoostingClassifier ("TypeError: Field
@@ -265,19 +265,18 @@ def _decide(scores: Any) -> Any:
 
 def run_operator(features: str, out: str, model: Any, artifact: bytes) -> int:
     import pyarrow.fs as pafs
-    import pyarrow.parquet as pq
 
-    from airflow_mlops.parquet_io import write_batches
+    from airflow_mlops.parquet_io import iter_batches, write_batches
     from airflow_mlops.scoring import score_batches
 
-    reader = pq.ParquetFile(features)
+    local = pafs.LocalFileSystem()
     scored = score_batches(
-        reader.iter_batches(batch_size=BATCH_SIZE, columns=[ENTITY_KEY, *FEATURES]),
+        iter_batches(local, features, batch_size=BATCH_SIZE, columns=[ENTITY_KEY, *FEATURES]),
         artifact=artifact, feature_names=FEATURES, entity_key=ENTITY_KEY,
         threshold=THRESHOLD, positive=POSITIVE, negative=NEGATIVE, workers=WORKERS,
         extra_columns={"model_name": "credit_default", "model_version": 1},
     )  # fmt: skip
-    written = write_batches((s.batch for s in scored), pafs.LocalFileSystem(), out)
+    written = write_batches((s.batch for s in scored), local, out)
     return written.rows
 
 
@@ -526,7 +525,7 @@ def render(report: dict[str, Any], command: str) -> str:
             "worker, 1 native thread per worker, ≤ 4 batches in flight) → "
             "`parquet_io.write_batches`; adds model name/version columns.",
             "- **operator-compiled**: the same, with the model returned by "
-            "`scoring.compile_tree_model` (trees compiled by treelite + tl2cgen; the column "
+            "`accelerate.compile_tree_model` (trees compiled by treelite + tl2cgen; the column "
             "transformer stays scikit-learn).",
             "- **tutorial**: `pd.read_parquet` (all rows) → `predict_proba` → `to_parquet`.",
             "- **streaming**: `iter_batches(100_000)` → `to_pandas` → `predict_proba` → "
