@@ -29,6 +29,8 @@ class WarehouseSpec:
     end_day: dt.date = dt.date(2026, 1, 31)
     transactions_per_day: float = 0.5
     seed: int = 20260101
+    #: the drift switch: from this day on customers transact 4× as often, for 2× the amount
+    drift_from: dt.date | None = None
 
     @property
     def first_day(self) -> dt.date:
@@ -58,7 +60,10 @@ def generate(spec: WarehouseSpec) -> dict[str, pd.DataFrame]:
             ],
         }
     )
-    per_day = rng.poisson(spec.transactions_per_day, size=(spec.days, n))
+    days = spec.first_day + np.arange(spec.days) * dt.timedelta(days=1)
+    drifted = np.array([spec.drift_from is not None and d >= spec.drift_from for d in days])
+    rates = np.where(drifted, 4.0, 1.0)[:, None] * spec.transactions_per_day
+    per_day = rng.poisson(rates, size=(spec.days, n))
     day_index, customer_index = np.nonzero(per_day)
     counts = per_day[day_index, customer_index]
     day_index = np.repeat(day_index, counts)
@@ -73,7 +78,9 @@ def generate(spec: WarehouseSpec) -> dict[str, pd.DataFrame]:
             "transaction_id": np.arange(1, rows + 1, dtype=np.int64),
             "customer_id": (customer_index + 1).astype(np.int64)[order],
             "ts": np.datetime_as_string(stamps[order], unit="s"),
-            "amount": np.round(rng.gamma(2.0, 30.0, size=rows), 2)[order],
+            "amount": np.round(
+                rng.gamma(2.0, 30.0, size=rows) * np.where(drifted[day_index], 2.0, 1.0), 2
+            )[order],
             "category": np.asarray(CATEGORIES)[rng.integers(0, len(CATEGORIES), size=rows)][order],
         }
     )

@@ -3,6 +3,8 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 
+import pytest
+
 from airflow_mlops.demo.warehouse import WarehouseSpec, generate, write_sqlite
 
 SPEC = WarehouseSpec(customers=300, days=10, end_day=dt.date(2026, 1, 10), seed=3)
@@ -43,3 +45,16 @@ def test_outcomes_label_every_customer_and_follow_the_risk_drivers():
     assert 0.05 < rate < 0.5
     risky = (customers["debt"] / customers["income"]) > 0.6
     assert outcomes["defaulted"][risky].mean() > outcomes["defaulted"][~risky].mean()
+
+
+def test_the_drift_switch_shifts_transactions_from_its_day_only():
+    clean = generate(SPEC)["transactions"]
+    drifted = generate(WarehouseSpec(**{**SPEC.__dict__, "drift_from": dt.date(2026, 1, 9)}))[
+        "transactions"
+    ]
+    before, after = "2026-01-09", drifted["ts"] >= "2026-01-09"
+    assert drifted[~after]["amount"].mean() == pytest.approx(
+        clean[clean["ts"] < before]["amount"].mean(), rel=0.1
+    )
+    assert drifted[after]["amount"].mean() > 1.6 * clean[clean["ts"] >= before]["amount"].mean()
+    assert after.sum() > 3 * (clean["ts"] >= before).sum()
