@@ -57,6 +57,7 @@ from airflow_mlops.store_refs import (
     remove_temps,
     swap_symlink,
     version_created,
+    write_atomic,
     write_json,
     write_ref,
 )
@@ -79,6 +80,7 @@ MANIFEST_FILE = "_manifest.json"
 # on object stores (no lock) a version dir outside history may be a concurrent writer's
 ORPHAN_GRACE = dt.timedelta(hours=1)
 _READ_ATTEMPTS = 3
+_SIDECAR_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 def validate_table_name(value: object) -> str:
@@ -383,6 +385,48 @@ class FeatureStore:
                 actual=content_sha256(actual),
             )
         return manifest
+
+    # -- sidecars: files kept beside a table or a partition (reports, profiles) -------
+
+    def write_sidecar(
+        self, table: str, name: str, payload: bytes, *, partition: str | None = None
+    ) -> str:
+        """Store ``payload`` as ``name`` beside ``table`` (or one partition); its path.
+
+        Replaced atomically, like a ref; plain Parquet readers skip it (``_sidecars``).
+        """
+        path = self._sidecar_path(table, name, partition)
+        with _as_store_error(path, "write"):
+            write_atomic(self._fs, path, payload, local=self._local)
+        return path
+
+    def read_sidecar(self, table: str, name: str, *, partition: str | None = None) -> bytes:
+        """The sidecar ``name`` of ``table`` (or one partition)."""
+        path = self._sidecar_path(table, name, partition)
+        try:
+            with self._fs.open_input_stream(path) as stream:
+                return bytes(stream.read())
+        except FileNotFoundError:
+            where = f"partition {partition} of " if partition else ""
+            raise PartitionNotFoundError(
+                f"No {name!r} is stored beside {where}table {table!r} ({path}). Create it "
+                "first (e.g. build the drift profile) or check the name."
+            ) from None
+
+    def sidecar_uri(self, table: str, name: str, *, partition: str | None = None) -> str:
+        """Where a sidecar lives, as a URI a person can open (``file://`` locally)."""
+        path = self._sidecar_path(table, name, partition)
+        return f"file://{path}" if self._local else path
+
+    def _sidecar_path(self, table: str, name: str, partition: str | None) -> str:
+        validate_table_name(table)
+        if not _SIDECAR_NAME.match(name):
+            raise ArgumentError(
+                "A sidecar name must be letters, digits, '.', '_' or '-' (no path). "
+                f"Got {name!r} instead."
+            )
+        where = f"/ds={validate_partition(partition)}" if partition is not None else ""
+        return f"{self._table_dir(table)}/_sidecars{where}/{name}"
 
     # -- listing ---------------------------------------------------------------------
 

@@ -116,7 +116,15 @@ def write_json(filesystem: pafs.FileSystem, path: str, data: Any, *, local: bool
 
 def write_ref(filesystem: pafs.FileSystem, path: str, ref: PartitionRef, *, local: bool) -> None:
     """Replace the ref at ``path`` in one atomic step."""
-    payload = ref.to_json().encode("utf-8")
+    write_atomic(filesystem, path, ref.to_json().encode("utf-8"), local=local)
+
+
+def write_atomic(filesystem: pafs.FileSystem, path: str, payload: bytes, *, local: bool) -> None:
+    """Replace the file at ``path`` with ``payload`` in one atomic step.
+
+    Local: a durable temp file renamed over it. Object stores: one PUT (an upload becomes
+    visible whole or not at all).
+    """
     if not local:
         # one PUT: object stores make a completed upload visible atomically
         filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)

@@ -509,3 +509,19 @@ def test_staging_path_keeps_run_ids_apart(store: FeatureStore) -> None:
 def test_staging_path_rejects_unsafe_parts(store: FeatureStore, part: str) -> None:
     with pytest.raises(ArgumentError, match=re.escape(f"Got {part!r} instead.")):
         store.staging_path("extract", part)
+
+
+def test_sidecars_sit_beside_tables_and_partitions(store: FeatureStore, root: Path) -> None:
+    store.publish_partition("t", DAY, make_batches(3))
+    path = store.write_sidecar("t", "drift_report.html", b"<html>1</html>", partition=DAY)
+    store.write_sidecar("t", "drift_report.html", b"<html>2</html>", partition=DAY)
+    assert store.read_sidecar("t", "drift_report.html", partition=DAY) == b"<html>2</html>"
+    assert store.sidecar_uri("t", "drift_report.html", partition=DAY) == f"file://{path}"
+    store.write_sidecar("t", "profile.json", b"{}")
+    assert store.read_sidecar("t", "profile.json") == b"{}"
+    assert store.list_partitions("t") == [DAY]
+    assert pq.read_table(store.partition_path("t", DAY)).num_rows == 3
+    with pytest.raises(PartitionNotFoundError, match=re.escape("No 'missing.json' is stored")):
+        store.read_sidecar("t", "missing.json")
+    with pytest.raises(ArgumentError, match="sidecar name"):
+        store.write_sidecar("t", "../escape", b"x")

@@ -60,7 +60,7 @@ def generate(spec: WarehouseSpec) -> dict[str, pd.DataFrame]:
             ],
         }
     )
-    days = spec.first_day + np.arange(spec.days) * dt.timedelta(days=1)
+    days = [spec.first_day + dt.timedelta(days=i) for i in range(spec.days)]
     drifted = np.array([spec.drift_from is not None and d >= spec.drift_from for d in days])
     rates = np.where(drifted, 4.0, 1.0)[:, None] * spec.transactions_per_day
     per_day = rng.poisson(rates, size=(spec.days, n))
