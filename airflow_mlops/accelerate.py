@@ -10,15 +10,22 @@ always-correct fallback. Needs the optional ``accel`` extra (treelite, tl2cgen) 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import numpy as np
     import pandas as pd
 
 #: Largest ``|P_compiled - P_scikit-learn|`` that ``compile_tree_model`` accepts.
 COMPILED_TOLERANCE = 1e-12
+#: The compiled runtime's name, and its key in a registry record's ``runtimes``.
+COMPILED_RUNTIME = "tl2cgen"
+#: Rows of a deterministic sample that the registration and scoring checks compare.
+CHECK_ROWS = 2_000
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,8 @@ class CompilationCheck:
     :ivar rows_checked: rows compared (the check rows plus copies with missing values).
     :ivar max_abs_diff: largest probability difference seen (None if not compared).
     :ivar reason: why the fallback was chosen, or what was verified.
+    :ivar decisions_differing: check rows whose decision at ``threshold`` differs (None
+        without a threshold or a comparison); 0 whenever ``runtime`` is ``"tl2cgen"``.
     """
 
     runtime: str
@@ -36,6 +45,7 @@ class CompilationCheck:
     max_abs_diff: float | None
     tolerance: float
     reason: str
+    decisions_differing: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -129,6 +139,8 @@ def compile_tree_model(
     unsupported = _unsupported_reason(final)
     if unsupported:
         return fallback(unsupported)
+    if len(check_frame) == 0:
+        return fallback("no check rows: nothing to compare the compiled model with")
     try:
         matrix = _with_missing_values(
             preprocess.transform(check_frame) if preprocess is not None else check_frame
@@ -139,6 +151,55 @@ def compile_tree_model(
     except Exception as exc:  # any failure means: keep scikit-learn
         return fallback(f"compilation or check failed: {type(exc).__name__}: {exc}")
     return _verdict(model, compiled, expected, actual, tolerance, threshold)
+
+
+def registration_check(
+    model: Any, check_frame: pd.DataFrame, *, threshold: float | None
+) -> dict[str, Any]:
+    """``{"tl2cgen": {"verified", "tolerance", "rows_checked", "max_abs_diff",
+    "decisions_differing", "reason"}}``: the JSON entry for a registry record's ``runtimes``.
+
+    Runs :func:`compile_tree_model` on ``check_frame`` and keeps only its verdict (the
+    library is machine-specific: scoring compiles again). Never raises: a failure is an
+    unverified runtime with its reason.
+    """
+    try:
+        _, check = compile_tree_model(model, check_frame, threshold=threshold)
+    except Exception as exc:  # the check must never fail a training run
+        reason = f"check failed: {type(exc).__name__}: {exc}"
+        check = CompilationCheck("scikit-learn", 0, None, COMPILED_TOLERANCE, reason)
+    return {COMPILED_RUNTIME: {"verified": check.runtime == COMPILED_RUNTIME, **_evidence(check)}}
+
+
+def runtime_summary(check: CompilationCheck) -> dict[str, Any]:
+    """The runtime ``check`` chose (``"tl2cgen"`` or ``"sklearn"``) and its evidence, JSON-safe."""
+    name = COMPILED_RUNTIME if check.runtime == COMPILED_RUNTIME else "sklearn"
+    return {"name": name, **_evidence(check)}
+
+
+def unverified_reason(record: Mapping[str, Any]) -> str | None:
+    """Why a registry record does not allow the compiled runtime; None if it does."""
+    runtimes = record.get("runtimes")  # absent from records of older versions
+    entry = runtimes.get(COMPILED_RUNTIME) if isinstance(runtimes, dict) else None
+    if not isinstance(entry, dict):
+        return (
+            f"the model's record has no {COMPILED_RUNTIME} check (registered without "
+            "runtime checks)"
+        )
+    if entry.get("verified") is not True:
+        return f"{COMPILED_RUNTIME} was not verified at registration: {entry.get('reason')}"
+    return None
+
+
+def _evidence(check: CompilationCheck) -> dict[str, Any]:
+    diff = check.max_abs_diff
+    return {
+        "tolerance": check.tolerance,
+        "rows_checked": check.rows_checked,
+        "max_abs_diff": diff if diff is not None and math.isfinite(diff) else None,
+        "decisions_differing": check.decisions_differing,
+        "reason": check.reason,
+    }
 
 
 def _split_pipeline(model: Any) -> tuple[Any | None, Any]:
@@ -209,14 +270,22 @@ def _verdict(
     import numpy as np
 
     rows = len(expected)
+    if actual.shape != expected.shape:
+        reason = f"compiled output has shape {actual.shape}, scikit-learn's {expected.shape}"
+        return model, CompilationCheck("scikit-learn", rows, None, tolerance, reason)
     diff = float(np.max(np.abs(actual - expected))) if rows else 0.0
-    if actual.shape != expected.shape or not np.isfinite(diff) or diff > tolerance:
-        reason = f"compiled probabilities differ by up to {diff!r} (tolerance {tolerance!r})"
-        return model, CompilationCheck("scikit-learn", rows, diff, tolerance, reason)
+    flipped = None
     if threshold is not None:
         flipped = int(np.count_nonzero((actual > threshold) != (expected > threshold)))
-        if flipped:
-            reason = f"{flipped} decision(s) at threshold {threshold} differ"
-            return model, CompilationCheck("scikit-learn", rows, diff, tolerance, reason)
+
+    def check(runtime: str, reason: str) -> CompilationCheck:
+        return CompilationCheck(runtime, rows, diff, tolerance, reason, flipped)
+
+    if not np.isfinite(diff) or diff > tolerance:
+        reason = f"compiled probabilities differ by up to {diff!r} (tolerance {tolerance!r})"
+        return model, check("scikit-learn", reason)
+    if flipped:
+        reason = f"{flipped} decision(s) at threshold {threshold} differ"
+        return model, check("scikit-learn", reason)
     reason = f"{rows} rows (with missing-value copies) within {tolerance!r} of scikit-learn"
-    return compiled, CompilationCheck("tl2cgen", rows, diff, tolerance, reason)
+    return compiled, check("tl2cgen", reason)

@@ -188,6 +188,7 @@ class ModelRegistry:
         params: Mapping[str, Any] | None = None,
         training_data: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
+        runtimes: Mapping[str, Any] | None = None,
         aliases: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Store ``model`` as the model's next version and return its record.
@@ -197,6 +198,10 @@ class ModelRegistry:
         :param output: how to read its scores, e.g. ``{"score": "default_probability",
             "threshold": 0.3, "positive": "decline", "entity_key": "customer_id"}``.
         :param training_data: where it was trained, e.g. ``{"table": …, "partitions": […]}``.
+        :param runtimes: checks of faster runtimes against the model's own outputs, e.g.
+            ``{"tl2cgen": {"verified": True, "max_abs_diff": 2e-16, …}}`` (see
+            :func:`airflow_mlops.accelerate.registration_check`); records without the key
+            read as ``{}``.
         :param aliases: aliases to point at the new version (e.g. ``["challenger"]``).
         """
         name = validate_name(name)
@@ -216,6 +221,7 @@ class ModelRegistry:
             "params": _mapping(params, "params"),
             "training_data": _mapping(training_data, "training_data"),
             "tags": _tags(tags),
+            "runtimes": _mapping(runtimes, "runtimes"),
         }
         payload = dump_model(model)
         record["sha256"] = hashlib.sha256(payload).hexdigest()

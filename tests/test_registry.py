@@ -47,6 +47,19 @@ OUTPUT = {
 }
 
 
+#: a runtime check as TrainModelOperator records it
+RUNTIMES = {
+    "tl2cgen": {
+        "verified": True,
+        "tolerance": 1e-12,
+        "rows_checked": 4000,
+        "max_abs_diff": 2.2e-16,
+        "decisions_differing": 0,
+        "reason": "4000 rows (with missing-value copies) within 1e-12 of scikit-learn",
+    }
+}
+
+
 @functools.cache
 def training_frame(rows: int = 500) -> tuple[pd.DataFrame, np.ndarray]:
     """Synthetic customers and whether they defaulted (deterministic)."""
@@ -168,6 +181,7 @@ def test_record_fields(registry: ModelRegistry) -> None:
         params={"max_iter": 20},
         training_data=training,
         tags={"owner": "risk-team"},
+        runtimes=RUNTIMES,
     )
 
     sha, size = file_sha256(pafs.LocalFileSystem(), str(artifact(registry, "v0001")))
@@ -184,6 +198,7 @@ def test_record_fields(registry: ModelRegistry) -> None:
     assert record["params"] == {"max_iter": 20}
     assert record["training_data"] == training
     assert record["tags"] == {"owner": "risk-team"}
+    assert record["runtimes"] == RUNTIMES
     assert record["model_class"] == (
         "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier"
     )
@@ -201,6 +216,20 @@ def test_plain_estimator_without_feature_names_is_accepted(registry: ModelRegist
         registry.load("credit", version="v0001").model.predict_proba(numeric),
         model.predict_proba(numeric),
     )
+
+
+def test_runtimes_default_to_empty_and_older_records_without_them_load(
+    registry: ModelRegistry,
+) -> None:
+    assert register(registry)["runtimes"] == {}
+    path = Path(registry.root) / "credit" / "v0001" / "model.json"
+    older = {k: v for k, v in json.loads(path.read_text()).items() if k != "runtimes"}
+    path.write_text(json.dumps(older))
+
+    loaded = registry.load("credit", version="v0001")
+
+    assert "runtimes" not in loaded.record
+    assert loaded.record == registry.record("credit", "v0001")
 
 
 def test_artifact_bytes_are_the_verified_artifact(registry: ModelRegistry) -> None:
@@ -644,6 +673,11 @@ def test_bad_versions_are_refused(registry: ModelRegistry, version: str) -> None
             {"output": {"threshold": object}},
             "The 'output' parameter of ModelRegistry.register must be a JSON-serialisable",
             id="output-not-json",
+        ),
+        pytest.param(
+            {"runtimes": {"tl2cgen": {"max_abs_diff": object}}},
+            "The 'runtimes' parameter of ModelRegistry.register must be a JSON-serialisable",
+            id="runtimes-not-json",
         ),
         pytest.param(
             {"aliases": "champion"},

@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from airflow_mlops.accelerate import compile_tree_model
+from airflow_mlops.accelerate import compile_tree_model, unverified_reason
 from airflow_mlops.artifacts import dump_model
 from airflow_mlops.contract import FeatureContract
 from airflow_mlops.exceptions import ArgumentError, ContractError, ModelLoadError, ScoringError
@@ -275,6 +275,7 @@ def test_compiled_model_is_verified_and_scores_like_scikit_learn(hgb, data):
     # the check rows, plus a copy with NaN in each transformed column (3 scaled, 4 one-hot)
     assert verdict.rows_checked == 300 * 8
     assert verdict.max_abs_diff <= verdict.tolerance
+    assert verdict.decisions_differing == 0
     out = _score(data.to_batches(max_chunksize=400), model=compiled, workers=2)
     expected = _expected(hgb, data)
     assert np.max(np.abs(out.column("default_probability").to_numpy() - expected)) <= 1e-12
@@ -289,3 +290,33 @@ def test_unsupported_model_falls_back_to_scikit_learn(logistic, data):
     assert model is logistic
     assert verdict.runtime == "scikit-learn"
     assert "LogisticRegression is not a HistGradientBoostingClassifier" in verdict.reason
+
+
+def test_no_check_rows_is_no_verification(hgb, data):
+    empty = data.slice(0, 0).select(FEATURES).to_pandas()
+
+    model, verdict = compile_tree_model(hgb, empty, threshold=0.3)
+
+    assert model is hgb
+    assert (verdict.runtime, verdict.rows_checked) == ("scikit-learn", 0)
+    assert verdict.reason == "no check rows: nothing to compare the compiled model with"
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        pytest.param({"runtimes": {"tl2cgen": {"verified": True}}}, None, id="verified"),
+        pytest.param(
+            {},
+            "the model's record has no tl2cgen check (registered without runtime checks)",
+            id="older-record",
+        ),
+        pytest.param(
+            {"runtimes": {"tl2cgen": {"verified": False, "reason": "no gcc"}}},
+            "tl2cgen was not verified at registration: no gcc",
+            id="not-verified",
+        ),
+    ],
+)
+def test_the_record_decides_whether_the_compiled_runtime_may_be_tried(record, reason):
+    assert unverified_reason(record) == reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import deque
 from dataclasses import dataclass
@@ -15,11 +16,17 @@ from airflow_mlops.operators.base import PartitionedOperator
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
+    import pandas as pd
     import pyarrow as pa
     from airflow.sdk import Context
 
+    from airflow_mlops.accelerate import CompilationCheck
     from airflow_mlops.registry import ModelRegistry
     from airflow_mlops.store import FeatureStore
+
+
+#: ``runtime`` values: the compiled runtime when verified, else scikit-learn; or scikit-learn.
+RUNTIMES = ("auto", "sklearn")
 
 
 class BatchScoreOperator(PartitionedOperator):
@@ -56,6 +63,12 @@ class BatchScoreOperator(PartitionedOperator):
         reference, and a :class:`PublishFeaturesOperator` over the mapped outputs publishes
         the partition at once. No shadow scoring in this mode.
     :param shard: this task's shard, in ``[0, num_shards)``.
+    :param runtime: ``"auto"`` scores with the champion compiled by tl2cgen when its record
+        says the compiled runtime was verified at registration and it compiles and verifies
+        again here, on the partition's first rows (within 1e-12, same decisions);
+        otherwise, and with ``"sklearn"``, with scikit-learn. The choice and the check's
+        evidence are in XCom (``runtime``) and the scores' manifest lineage. The challenger
+        always scores with scikit-learn.
 
     .. code-block:: python
 
@@ -85,6 +98,7 @@ class BatchScoreOperator(PartitionedOperator):
         batch_size: int = 100_000,
         num_shards: int = 1,
         shard: int | None = None,
+        runtime: str = "auto",
         feature_store_conn_id: str = FeatureStoreHook.default_conn_name,
         model_registry_conn_id: str = ModelRegistryHook.default_conn_name,
         **kwargs: Any,
@@ -130,6 +144,12 @@ class BatchScoreOperator(PartitionedOperator):
                 "The 'threshold' parameter of BatchScoreOperator must be a float in [0, 1]. "
                 f"Got {threshold!r} instead."
             )
+        if runtime not in RUNTIMES:
+            raise ArgumentError(
+                "The 'runtime' parameter of BatchScoreOperator must be one of "
+                f"{', '.join(map(repr, RUNTIMES))}. Got {runtime!r} instead."
+            )
+        self.runtime = runtime
         self.features_table = features_table
         self.model_name = model_name
         self.output_table = output_table
@@ -184,6 +204,7 @@ class BatchScoreOperator(PartitionedOperator):
             self.workers,
         )
         scoring = self._scoring_args(champion, contract.names)
+        champion = self._with_runtime(store, champion, partition, scoring)
         if self.num_shards > 1:
             return self._score_shard(
                 context, store, registry, champion, partition, columns, schema, scoring
@@ -217,6 +238,85 @@ class BatchScoreOperator(PartitionedOperator):
         artifact = registry.artifact_bytes(self.model_name, version)
         record = registry.record(self.model_name, version)
         return _Champion(self.model_name, version, record, None, artifact)
+
+    def _with_runtime(
+        self, store: FeatureStore, champion: _Champion, partition: str, scoring: dict[str, Any]
+    ) -> _Champion:
+        """The champion compiled by tl2cgen if its record allows it and it verifies here.
+
+        The shared library is machine-specific, so it is compiled in this task and checked
+        against scikit-learn on the partition's first rows (never stored). Otherwise the
+        champion stays as it is (scikit-learn), with the reason.
+        """
+        from airflow_mlops.accelerate import (
+            COMPILED_RUNTIME,
+            COMPILED_TOLERANCE,
+            CompilationCheck,
+            compile_tree_model,
+            unverified_reason,
+        )
+        from airflow_mlops.artifacts import dump_model, load_model
+
+        if self.runtime == "sklearn":
+            reason: str | None = "runtime='sklearn' was requested"
+        else:
+            reason = unverified_reason(champion.record)
+        if reason is not None:
+            check = CompilationCheck("scikit-learn", 0, None, COMPILED_TOLERANCE, reason)
+            return self._runtime_chosen(champion, check)
+        model = champion.model
+        if model is None:  # workers get bytes: the parent unpickles the verified ones to compile
+            assert champion.artifact is not None
+            what = f"Model {champion.name!r} version {champion.version}"
+            model = load_model(champion.artifact, what=what)
+        frame = self._check_frame(store, partition, scoring["feature_names"])
+        compiled, check = compile_tree_model(model, frame, threshold=scoring["threshold"])
+        if check.runtime != COMPILED_RUNTIME:
+            return self._runtime_chosen(champion, check)
+        if self.workers == 1:
+            return self._runtime_chosen(champion, check, model=compiled)
+        return self._runtime_chosen(champion, check, artifact=dump_model(compiled))
+
+    def _runtime_chosen(
+        self, champion: _Champion, check: CompilationCheck, **scorer: Any
+    ) -> _Champion:
+        """``champion`` with the runtime report (and the compiled ``model``/``artifact``)."""
+        from airflow_mlops.accelerate import runtime_summary
+
+        runtime = {"requested": self.runtime, **runtime_summary(check)}
+        evidence = ""
+        if check.rows_checked:
+            evidence = (
+                f" (max |diff| {check.max_abs_diff!r} on {check.rows_checked} check rows, "
+                f"{check.decisions_differing} decision(s) differing)"
+            )
+        self.log.info(
+            "Scoring runtime %s (requested %r): %s%s",
+            runtime["name"],
+            self.runtime,
+            check.reason,
+            evidence,
+        )
+        return dataclasses.replace(champion, runtime=runtime, **scorer)
+
+    def _check_frame(
+        self, store: FeatureStore, partition: str, feature_names: list[str]
+    ) -> pd.DataFrame:
+        """The partition's first rows (up to ``CHECK_ROWS``), as scoring gives them to models."""
+        import pandas as pd
+
+        from airflow_mlops.accelerate import CHECK_ROWS
+
+        batches = store.iter_partition_batches(
+            self.features_table, partition, columns=feature_names, batch_size=CHECK_ROWS
+        )
+        try:
+            first = next(iter(batches), None)
+        finally:
+            getattr(batches, "close", lambda: None)()
+        if first is None:
+            return pd.DataFrame(columns=feature_names)
+        return first.select(feature_names).to_pandas()
 
     def _scoring_args(self, model: Any, feature_names: list[str]) -> dict[str, Any]:
         spec = model.record["output"]
@@ -265,6 +365,7 @@ class BatchScoreOperator(PartitionedOperator):
                     "version": champion.version,
                     "sha256": champion.record["sha256"],
                 },
+                "runtime": champion.runtime,
             },
         )
         progress.done()
@@ -275,6 +376,7 @@ class BatchScoreOperator(PartitionedOperator):
             "version": manifest["version"],
             "model_version": champion.version,
             "content_sha256": manifest["content_sha256"],
+            "runtime": champion.runtime,
         }
 
     def _scored(
@@ -362,6 +464,7 @@ class BatchScoreOperator(PartitionedOperator):
                 "sha256": champion.record["sha256"],
             },
             "shard": {"index": self.shard, "of": self.num_shards},
+            "runtime": champion.runtime,
         }
         return staged_output(
             path=written.path,
@@ -473,6 +576,8 @@ class _Champion:
     record: dict[str, Any]
     model: Any
     artifact: bytes | None
+    #: the runtime scoring uses and its check (``runtime`` in XCom and lineage)
+    runtime: dict[str, Any] | None = None
 
 
 def _output_schema(features: pa.Schema, scoring: dict[str, Any]) -> pa.Schema:

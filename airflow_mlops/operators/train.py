@@ -12,9 +12,11 @@ from airflow_mlops.operators.base import PartitionedOperator, staged_lineage, st
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    import pandas as pd
     from airflow.sdk import Context
 
     from airflow_mlops.contract import FeatureContract
+    from airflow_mlops.training import Candidate
 
 
 class TrainModelOperator(PartitionedOperator):
@@ -37,6 +39,12 @@ class TrainModelOperator(PartitionedOperator):
         "entity_key": "customer_id"}``; ``entity_key`` is the join key with the labels.
     :param aliases: aliases given to the best candidates, best first.
     :param folds: cross-validation folds.
+    :param check_runtimes: before registering each candidate, compile it with tl2cgen and
+        compare its probabilities (and decisions at ``model_output["threshold"]``) with
+        scikit-learn's on the first rows of the training frame; the verdict is recorded in
+        ``record["runtimes"]`` and lets :class:`BatchScoreOperator` use the compiled
+        runtime. An unsupported model or a missing ``accel`` extra is recorded as not
+        verified, never a failure.
     """
 
     template_fields: Sequence[str] = ("labels",)
@@ -55,6 +63,7 @@ class TrainModelOperator(PartitionedOperator):
         model_output: Mapping[str, Any],
         aliases: Sequence[str] = ("champion", "challenger"),
         folds: int = 3,
+        check_runtimes: bool = True,
         feature_store_conn_id: str = FeatureStoreHook.default_conn_name,
         model_registry_conn_id: str = ModelRegistryHook.default_conn_name,
         **kwargs: Any,
@@ -97,6 +106,12 @@ class TrainModelOperator(PartitionedOperator):
                 f"Got {folds!r} instead."
             )
         self.folds = folds
+        if not isinstance(check_runtimes, bool):
+            raise ArgumentError(
+                "The 'check_runtimes' parameter of TrainModelOperator must be a bool. "
+                f"Got {check_runtimes!r} instead."
+            )
+        self.check_runtimes = check_runtimes
         self.feature_store_conn_id = feature_store_conn_id
         self.model_registry_conn_id = model_registry_conn_id
 
@@ -143,6 +158,7 @@ class TrainModelOperator(PartitionedOperator):
         }
         registered = []
         for alias, candidate in zip(self.aliases, candidates, strict=False):
+            runtimes = self._runtime_checks(candidate, x) if self.check_runtimes else {}
             record = registry.register(
                 self.model_name,
                 candidate.estimator,
@@ -152,6 +168,7 @@ class TrainModelOperator(PartitionedOperator):
                 params={"candidate": candidate.name, **candidate.params, "sweep": summaries},
                 training_data=training_data,
                 tags={"trained_by": f"{self.dag_id}.{self.task_id}"},
+                runtimes=runtimes,
                 aliases=[alias],
             )
             registered.append(
@@ -163,3 +180,25 @@ class TrainModelOperator(PartitionedOperator):
                 }
             )
         return {"model_name": self.model_name, "partition": partition, "registered": registered}
+
+    def _runtime_checks(self, candidate: Candidate, x: pd.DataFrame) -> dict[str, Any]:
+        """``record["runtimes"]`` for ``candidate``: checked on the first rows (sorted by key)."""
+        from airflow_mlops.accelerate import CHECK_ROWS, COMPILED_RUNTIME, registration_check
+
+        runtimes = registration_check(
+            candidate.estimator,
+            x.head(CHECK_ROWS),
+            threshold=self.model_output.get("threshold"),
+        )
+        entry = runtimes[COMPILED_RUNTIME]
+        self.log.info(
+            "candidate %s: %s runtime %s (max |diff| %s on %d rows, tolerance %s): %s",
+            candidate.name,
+            COMPILED_RUNTIME,
+            "verified" if entry["verified"] else "not verified",
+            entry["max_abs_diff"],
+            entry["rows_checked"],
+            entry["tolerance"],
+            entry["reason"],
+        )
+        return runtimes

@@ -16,6 +16,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from airflow_mlops import accelerate, scoring
+from airflow_mlops.accelerate import registration_check
+from airflow_mlops.artifacts import load_model
 from airflow_mlops.contract import FeatureContract
 from airflow_mlops.exceptions import ArgumentError, ChecksumMismatchError, ModelNotFoundError
 from airflow_mlops.hooks.feature_store import feature_table_asset
@@ -109,10 +112,14 @@ def publish_features(store: FeatureStore, table: pa.Table) -> dict[str, Any]:
 
 
 def register(
-    registry: ModelRegistry, model: Any, aliases: list[str], contract: FeatureContract = CONTRACT
+    registry: ModelRegistry,
+    model: Any,
+    aliases: list[str],
+    contract: FeatureContract = CONTRACT,
+    runtimes: dict[str, Any] | None = None,
 ) -> str:
     record = registry.register(
-        MODEL, model, input_contract=contract, output=OUTPUT, aliases=aliases
+        MODEL, model, input_contract=contract, output=OUTPUT, aliases=aliases, runtimes=runtimes
     )
     return str(record["version"])
 
@@ -237,8 +244,17 @@ def test_sets_the_outlet_event_extra_and_returns_a_small_summary(
         "version": manifest["version"],
         "model_version": version,
         "content_sha256": manifest["content_sha256"],
+        "runtime": {
+            "requested": "auto",
+            "name": "sklearn",
+            "tolerance": 1e-12,
+            "rows_checked": 0,
+            "max_abs_diff": None,
+            "decisions_differing": None,
+            "reason": "the model's record has no tl2cgen check (registered without runtime checks)",
+        },
     }
-    assert len(json.dumps(result)) < 500  # a reference to the scores, never the scores
+    assert len(json.dumps(result)) < 600  # a reference to the scores, never the scores
     assert context["outlet_events"][operator.scores_asset].extra == {
         "partition": PARTITION,
         "rows": features.num_rows,
@@ -421,6 +437,145 @@ def test_a_missing_model_fails_naming_what_exists(
     assert feature_store.list_partitions(SCORES) == []
 
 
+# -- runtime -------------------------------------------------------------------------
+
+
+def verified(model: Any, features: pa.Table) -> dict[str, Any]:
+    """``runtimes`` as TrainModelOperator records them: checked on the training rows."""
+    frame = features.select(CONTRACT.names).to_pandas()
+    runtimes = registration_check(model, frame, threshold=OUTPUT["threshold"])
+    assert runtimes["tl2cgen"]["verified"], runtimes
+    return runtimes
+
+
+def scorer_models(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The class names of the models ``score_batches`` is given (in process or as bytes)."""
+    seen: list[str] = []
+    real = scoring.score_batches
+
+    def spy(batches: Any, *, model: Any = None, artifact: Any = None, **kwargs: Any) -> Any:
+        seen.append(type(model if model is not None else load_model(artifact)).__name__)
+        return real(batches, model=model, artifact=artifact, **kwargs)
+
+    monkeypatch.setattr(scoring, "score_batches", spy)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "workers", [pytest.param(1, id="in-process"), pytest.param(2, id="worker-pool")]
+)
+def test_auto_runtime_scores_a_verified_champion_compiled(
+    feature_store, model_registry, make_context, monkeypatch, features, champion_model, workers
+):
+    pytest.importorskip("tl2cgen")
+    runtimes = verified(champion_model, features)
+    register(model_registry, champion_model, ["champion"], runtimes=runtimes)
+    scored_by = scorer_models(monkeypatch)
+
+    result = render_and_execute(score(workers=workers), make_context())
+
+    scores = feature_store.read_partition(SCORES, PARTITION)
+    expected = probabilities(champion_model, features)
+    np.testing.assert_allclose(
+        scores.column("default_probability").to_numpy(), expected, rtol=0, atol=1e-12
+    )
+    decisions = np.where(expected > OUTPUT["threshold"], "decline", "approve")
+    assert scores.column("decision").to_pylist() == decisions.tolist()
+    runtime = result["runtime"]
+    assert (runtime["requested"], runtime["name"]) == ("auto", "tl2cgen")
+    # the partition's 300 rows, plus a NaN copy per transformed column (3 scaled, 4 one-hot)
+    assert runtime["rows_checked"] == features.num_rows * 8
+    assert runtime["max_abs_diff"] <= runtime["tolerance"] == 1e-12
+    assert runtime["decisions_differing"] == 0
+    assert scored_by == ["CompiledTreeModel"]
+    assert feature_store.manifest(SCORES, PARTITION)["lineage"]["runtime"] == runtime
+
+
+def break_the_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_compiler(*args: Any) -> bytes:
+        raise RuntimeError("gcc not found")
+
+    monkeypatch.setattr(accelerate, "_compile_library", no_compiler)
+
+
+@pytest.mark.parametrize(
+    ("runtime", "runtimes", "setup", "reason"),
+    [
+        pytest.param(
+            "sklearn", "verified", None, "runtime='sklearn' was requested", id="sklearn-asked"
+        ),
+        pytest.param(
+            "auto",
+            None,
+            None,
+            "the model's record has no tl2cgen check (registered without runtime checks)",
+            id="record-without-runtimes",
+        ),
+        pytest.param(
+            "auto",
+            {"tl2cgen": {"verified": False, "reason": "LogisticRegression is not a HGB"}},
+            None,
+            "tl2cgen was not verified at registration: LogisticRegression is not a HGB",
+            id="not-verified-at-registration",
+        ),
+        pytest.param(
+            "auto",
+            "verified",
+            break_the_compiler,
+            "compilation or check failed: RuntimeError: gcc not found",
+            id="compiling-here-fails",
+        ),
+    ],
+)
+def test_scikit_learn_scores_unless_the_compiled_runtime_is_verified(
+    feature_store,
+    model_registry,
+    make_context,
+    monkeypatch,
+    features,
+    champion_model,
+    runtime,
+    runtimes,
+    setup,
+    reason,
+):
+    if runtimes == "verified":
+        pytest.importorskip("tl2cgen")
+        runtimes = verified(champion_model, features)
+    register(model_registry, champion_model, ["champion"], runtimes=runtimes)
+    if setup is not None:
+        setup(monkeypatch)
+    scored_by = scorer_models(monkeypatch)
+
+    result = render_and_execute(score(runtime=runtime), make_context())
+
+    np.testing.assert_array_equal(
+        feature_store.read_partition(SCORES, PARTITION).column("default_probability").to_numpy(),
+        probabilities(champion_model, features),
+    )
+    assert (result["runtime"]["requested"], result["runtime"]["name"]) == (runtime, "sklearn")
+    assert result["runtime"]["reason"] == reason
+    assert scored_by == ["Pipeline"]
+    assert feature_store.manifest(SCORES, PARTITION)["lineage"]["runtime"] == result["runtime"]
+
+
+def test_an_empty_partition_keeps_scikit_learn(
+    feature_store, model_registry, make_context, credit_data, champion_model
+):
+    pytest.importorskip("tl2cgen")
+    runtimes = verified(champion_model, credit_data[0])
+    publish_features(feature_store, credit_data[0].slice(0, 0))
+    register(model_registry, champion_model, ["champion"], runtimes=runtimes)
+
+    result = render_and_execute(score(), make_context())
+
+    assert result["rows"] == 0
+    assert result["runtime"]["name"] == "sklearn"
+    assert result["runtime"]["reason"] == (
+        "no check rows: nothing to compare the compiled model with"
+    )
+
+
 # -- shadow scoring -------------------------------------------------------------------
 
 
@@ -599,6 +754,12 @@ def test_a_challenger_may_read_columns_the_champion_does_not(
             {"challenger_alias": "challenger", "shadow_table": SCORES},
             "BatchScoreOperator needs distinct tables",
             id="shadow-table-is-output-table",
+        ),
+        pytest.param(
+            {"runtime": "tl2cgen"},
+            "The 'runtime' parameter of BatchScoreOperator must be one of 'auto', 'sklearn'. "
+            "Got 'tl2cgen' instead.",
+            id="unknown-runtime",
         ),
     ],
 )

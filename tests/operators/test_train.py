@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import sys
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -61,6 +63,13 @@ def make_estimator(params: Mapping[str, Any]) -> Pipeline:
         ]
     )
     return Pipeline([("features", features), ("model", LogisticRegression(C=params["C"]))])
+
+
+def make_trees(params: Mapping[str, Any]) -> Pipeline:
+    """The same inputs into a small gradient-boosted tree model (compilable by tl2cgen)."""
+    pipeline = make_estimator({"C": 1.0})
+    model = HistGradientBoostingClassifier(max_iter=params["max_iter"], random_state=0)
+    return pipeline.set_params(model=model)
 
 
 @pytest.fixture
@@ -188,6 +197,95 @@ def test_a_second_run_adds_versions_and_moves_the_aliases(
     assert model_registry.list_versions(MODEL) == ["v0001", "v0002", "v0003", "v0004"]
 
 
+# -- runtime checks -------------------------------------------------------------------
+
+
+def test_a_tree_model_is_recorded_as_verified_for_the_compiled_runtime(
+    model_registry, make_context, write_parquet, features, labels
+):
+    pytest.importorskip("tl2cgen")
+    operator = train(
+        write_parquet("labels", labels),
+        make_estimator=make_trees,
+        grid=[("trees", {"max_iter": 10})],
+        aliases=["champion"],
+    )
+
+    render_and_execute(operator, make_context())
+
+    check = model_registry.record(MODEL, "v0001")["runtimes"]["tl2cgen"]
+    assert check["verified"] is True, check["reason"]
+    # the 300 training rows, plus a NaN copy per transformed column (3 scaled, 4 one-hot)
+    assert check["rows_checked"] == features.num_rows * 8
+    assert check["max_abs_diff"] <= check["tolerance"] == 1e-12
+    assert check["decisions_differing"] == 0
+
+
+def hide_the_accel_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "tl2cgen", None)  # import tl2cgen raises ImportError
+
+
+@pytest.mark.parametrize(
+    ("estimator", "setup", "reason"),
+    [
+        pytest.param(
+            make_estimator,
+            None,
+            "LogisticRegression is not a HistGradientBoostingClassifier",
+            id="not-a-tree-model",
+        ),
+        pytest.param(
+            make_trees,
+            hide_the_accel_extra,
+            "treelite/tl2cgen not installed (",
+            id="accel-extra-missing",
+        ),
+    ],
+)
+def test_an_unsupported_runtime_is_recorded_not_fatal(
+    model_registry,
+    make_context,
+    monkeypatch,
+    write_parquet,
+    features,
+    labels,
+    estimator,
+    setup,
+    reason,
+):
+    if setup is not None:
+        setup(monkeypatch)
+    grid = [("a", {"C": 0.1, "max_iter": 5}), ("b", {"C": 1.0, "max_iter": 10})]
+    operator = train(write_parquet("labels", labels), make_estimator=estimator, grid=grid)
+
+    result = render_and_execute(operator, make_context())
+
+    assert len(result["registered"]) == 2
+    for version in model_registry.list_versions(MODEL):
+        runtimes = model_registry.record(MODEL, version)["runtimes"]
+        assert reason in runtimes["tl2cgen"]["reason"]
+        assert runtimes == {
+            "tl2cgen": {
+                "verified": False,
+                "tolerance": 1e-12,
+                "rows_checked": 0,
+                "max_abs_diff": None,
+                "decisions_differing": None,
+                "reason": runtimes["tl2cgen"]["reason"],
+            }
+        }
+
+
+def test_runtime_checks_can_be_turned_off(
+    model_registry, make_context, write_parquet, features, labels
+):
+    operator = train(write_parquet("labels", labels), aliases=["champion"], check_runtimes=False)
+
+    render_and_execute(operator, make_context())
+
+    assert model_registry.record(MODEL, "v0001")["runtimes"] == {}
+
+
 # -- refusals -------------------------------------------------------------------------
 
 
@@ -285,6 +383,12 @@ def test_a_bad_alias_registers_nothing(
             {"folds": 0},
             "The 'folds' parameter of TrainModelOperator must be an int >= 2. Got 0 instead.",
             id="no-folds",
+        ),
+        pytest.param(
+            {"check_runtimes": "yes"},
+            "The 'check_runtimes' parameter of TrainModelOperator must be a bool. "
+            "Got 'yes' instead.",
+            id="check-runtimes-not-a-bool",
         ),
         pytest.param(
             {"folds": 1},
