@@ -31,6 +31,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_mlops.operators.load",
                     "airflow_mlops.operators.train",
                     "airflow_mlops.operators.batch_score",
+                    "airflow_mlops.operators.drift_check",
                 ],
             }
         ],
@@ -44,6 +45,7 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "extra-links": ["airflow_mlops.operators.drift_check.DriftReportLink"],
         "connection-types": [
             {
                 "hook-class-name": "airflow_mlops.hooks.feature_store.FeatureStoreHook",

@@ -6,7 +6,9 @@ Per-customer credit-risk features, one partition a day, published to the feature
 
 `extract_customers` and `extract_transactions` stream from the `warehouse` connection
 into staged Parquet; `build_features` computes 7- and 30-day transaction features with
-DuckDB; `publish` checks the table's contract and atomically publishes the partition.
+DuckDB; `publish` checks the table's contract and atomically publishes the partition;
+`check_feature_drift` compares it with the previous day (PSI per feature, KS/chi-square
+beside it) and links an HTML report from the task (warn only: it never blocks).
 
 **Which day?** The 03:00 run publishes the previous day, the last complete one
 (`partition = logical_date - 1 day`). A manual run may pick its day with the
@@ -24,6 +26,7 @@ from airflow.sdk import DAG
 
 from airflow_mlops.demo.credit_model import CUSTOMER_FEATURES
 from airflow_mlops.operators import (
+    DriftCheckOperator,
     PublishFeaturesOperator,
     SqlExtractOperator,
     SqlTransformOperator,
@@ -74,4 +77,12 @@ with DAG(
         source=build_features.output,
         contract=CUSTOMER_FEATURES,
     )
-    [extract_customers, extract_transactions] >> build_features >> publish
+    check_drift = DriftCheckOperator(
+        task_id="check_feature_drift",
+        table="customer_features",
+        reference="previous",
+        exclude=["customer_id"],
+        thresholds={"debt_to_income": (0.05, 0.2)},
+        mode="warn",
+    )
+    [extract_customers, extract_transactions] >> build_features >> publish >> check_drift

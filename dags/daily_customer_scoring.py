@@ -10,6 +10,7 @@ The `champion` writes `customer_scores` (customer, `default_probability`, approv
 decision, model name and version); the `challenger` shadow-scores half of the customers
 (the same half on every rerun) into `customer_scores_shadow`, with a comparison report in
 that partition's manifest and in XCom. A failing challenger never fails the run.
+`check_score_drift` then compares each day's score distribution with the previous day's.
 A manual run scores the day given in the `partition` param.
 """
 
@@ -21,7 +22,7 @@ from airflow.sdk import DAG, task
 
 from airflow_mlops.demo.credit_model import MODEL_NAME
 from airflow_mlops.hooks.feature_store import feature_table_asset
-from airflow_mlops.operators import BatchScoreOperator, partition_param
+from airflow_mlops.operators import BatchScoreOperator, DriftCheckOperator, partition_param
 
 with DAG(
     dag_id="daily_customer_scoring",
@@ -46,7 +47,8 @@ with DAG(
 
         return partitions_to_process(context)  # type: ignore[arg-type]
 
-    BatchScoreOperator.partial(
+    days = partitions()
+    score = BatchScoreOperator.partial(
         task_id="score",
         features_table="customer_features",
         model_name=MODEL_NAME,
@@ -59,4 +61,13 @@ with DAG(
             feature_table_asset("customer_scores"),
             feature_table_asset("customer_scores_shadow"),
         ],
-    ).expand(partition=partitions())
+    ).expand(partition=days)
+    check_drift = DriftCheckOperator.partial(
+        task_id="check_score_drift",
+        table="customer_scores",
+        reference="previous",
+        columns=["default_probability", "decision"],
+        mode="warn",
+        outlets=[feature_table_asset("customer_scores_drift")],
+    ).expand(partition=days)
+    score >> check_drift

@@ -1,9 +1,11 @@
 """`make demo`: the daily_customer_features pipeline end to end, through Airflow, embedded.
 
 Builds a deterministic synthetic SQLite warehouse (50,000 customers, 30 days of
-transactions), a temporary Airflow home with a SQLite metadata DB, and the connections;
-runs the DAG with `airflow dags test` for three consecutive days, re-runs one of them,
-and prints where the feature table is and what it holds.
+transactions, drifting from 2026-01-30 on), a temporary Airflow home with a SQLite
+metadata DB, and the connections; runs the DAG with `airflow dags test` for three
+consecutive days, re-runs one of them, trains champion and challenger, scores a day with
+shadow scoring, and prints the tables, the models, the scores and the drift reports (one
+clean day, one drifted day).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from airflow_mlops.store import FeatureStore
 RUNS = ["2026-01-29T03:00:00+00:00", "2026-01-30T03:00:00+00:00", "2026-01-31T03:00:00+00:00"]
 DAG_ID = "daily_customer_features"
 TRAIN_ON = "2026-01-29"
+#: the warehouse's drift switch: customers transact 4x as often, for 2x the amount
+DRIFT_FROM = dt.date(2026, 1, 30)
 SCORE = "2026-01-30"
 
 
@@ -59,7 +63,7 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     warehouse = workdir / "warehouse.db"
     store_root = workdir / "feature_store"
-    spec = WarehouseSpec(customers=args.customers)
+    spec = WarehouseSpec(customers=args.customers, drift_from=DRIFT_FROM)
     counts = write_sqlite(str(warehouse), spec)
     print(
         f"warehouse  {warehouse}: {counts['customers']:,} customers, "
@@ -128,6 +132,18 @@ def main() -> None:
         f"{report['mean_abs_delta']:.4f}, p95 |delta| {report['p95_abs_delta']:.4f}, "
         f"decision agreement {report['decision_agreement_rate']:.1%}, PSI {report['psi']:.4f}"
     )
+    print()
+    for day in ("2026-01-29", "2026-01-30"):
+        report = json.loads(
+            store.read_sidecar("customer_features", "drift_report.json", partition=day)
+        )
+        shifted = [c["name"] for c in report["columns"] if c["status"] != "ok"]
+        print(
+            f"drift   customer_features ds={day} vs {report['reference']['partition']}: "
+            f"{report['status'].upper()} — {', '.join(shifted) or 'no column shifted'}"
+        )
+        html = store.sidecar_uri("customer_features", "drift_report.html", partition=day)
+        print(f"        report: {html}")
     print(f"\ninspect:  .venv/bin/airflow-mlops --root {store_root} partitions customer_features")
     print(f"          .venv/bin/airflow-mlops models --registry {registry.root} list")
 

@@ -14,11 +14,17 @@ from airflow_mlops.demo.warehouse import WarehouseSpec, write_sqlite
 # Airflow reads its configuration when first imported: point it at a throw-away home now.
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="airflow-mlops-tests-"))
 _SMALL_SPEC = WarehouseSpec(customers=2_000, transactions_per_day=0.6, seed=7)
+# The DAGs Airflow sees: the project's examples plus the tests' fixture DAGs.
+_DAGS = _SESSION_DIR / "dags"
+_DAGS.mkdir()
+for _dag_file in [*(REPO / "dags").glob("*.py"), *(REPO / "tests" / "dag_fixtures").glob("*.py")]:
+    (_DAGS / _dag_file.name).symlink_to(_dag_file)
 _ENV = airflow_env(
     _SESSION_DIR / "airflow_home",
     warehouse_db=_SESSION_DIR / "warehouse.db",
     store_root=_SESSION_DIR / "feature_store",
     registry_root=_SESSION_DIR / "model_registry",
+    dags_folder=_DAGS,
 )
 os.environ.update(_ENV)
 
@@ -59,6 +65,12 @@ def registry_root() -> Path:
 def postgres_uri() -> str:
     """The real PostgreSQL the postgres-marked tests use (database ``test``)."""
     return POSTGRES_URI
+
+
+@pytest.fixture(scope="session")
+def dags_folder() -> Path:
+    """The folder Airflow parses: the project's DAGs and the tests' fixture DAGs."""
+    return _DAGS
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from airflow_mlops.operators.base import partition_param
 from airflow_mlops.operators.batch_score import BatchScoreOperator
+from airflow_mlops.operators.drift_check import BuildDriftProfileOperator, DriftCheckOperator
 from airflow_mlops.operators.extract import SqlExtractOperator
 from airflow_mlops.operators.load import PublishFeaturesOperator
 from airflow_mlops.operators.train import TrainModelOperator
@@ -11,6 +12,8 @@ from airflow_mlops.operators.transform import PythonTransformOperator, SqlTransf
 
 __all__ = [
     "BatchScoreOperator",
+    "BuildDriftProfileOperator",
+    "DriftCheckOperator",
     "PublishFeaturesOperator",
     "PythonTransformOperator",
     "SqlExtractOperator",
