@@ -5,8 +5,9 @@ Trains the demo credit-risk model on one day of `customer_features` joined to th
 warehouse's `outcomes` labels: a small sweep of HistGradientBoosting and logistic
 regression pipelines (scaled numerics + one-hot region), each cross-validated. The best
 candidate is registered as `champion`, the runner-up as `challenger`; every record keeps
-the whole sweep's params and metrics. Run it manually and pick the training day with the
-`partition` param.
+the whole sweep's params and metrics. `profile_training_data` then stores a drift profile
+of the training day (`profile_name="credit_risk"`), the reference drift checks can use.
+Run it manually and pick the training day with the `partition` param.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ from airflow_mlops.demo.credit_model import (
     OUTPUT,
     make_pipeline,
 )
-from airflow_mlops.operators import SqlExtractOperator, TrainModelOperator, partition_param
+from airflow_mlops.operators import (
+    BuildDriftProfileOperator,
+    SqlExtractOperator,
+    TrainModelOperator,
+    partition_param,
+)
 
 SQL_DIR = os.environ.get("AIRFLOW_MLOPS_SQL_DIR", str(Path(__file__).resolve().parents[1] / "sql"))
 
@@ -49,7 +55,7 @@ with DAG(
     labels = SqlExtractOperator(
         task_id="extract_outcomes", conn_id="warehouse", sql="extract_outcomes.sql"
     )
-    TrainModelOperator(
+    train = TrainModelOperator(
         task_id="train_and_register",
         features_table="customer_features",
         labels=labels.output,
@@ -60,3 +66,11 @@ with DAG(
         input_contract=INPUT_CONTRACT,
         model_output=OUTPUT,
     )
+    # the reference the daily drift checks can compare against: the training data
+    profile = BuildDriftProfileOperator(
+        task_id="profile_training_data",
+        table="customer_features",
+        profile_name=MODEL_NAME,
+        exclude=["customer_id"],
+    )
+    train >> profile

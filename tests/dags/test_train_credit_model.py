@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
 from airflow_mlops.registry import ModelRegistry
+from airflow_mlops.store import FeatureStore
 
 pytestmark = pytest.mark.airflow
 
@@ -20,7 +22,9 @@ def bag(airflow_db, small_warehouse, repo):
     return bag
 
 
-def test_training_registers_champion_and_challenger_with_the_whole_sweep(bag, registry_root):
+def test_training_registers_champion_and_challenger_with_the_whole_sweep(
+    bag, registry_root, store_root
+):
     features = bag.get_dag("daily_customer_features").test(
         logical_date=dt.datetime(2026, 1, 22, 3, tzinfo=dt.UTC)
     )
@@ -45,3 +49,6 @@ def test_training_registers_champion_and_challenger_with_the_whole_sweep(bag, re
     assert champion["output"]["threshold"] == 0.3
     loaded = registry.load("credit_risk", alias="champion")
     assert hasattr(loaded.model, "predict_proba")
+    store = FeatureStore(str(store_root))
+    profile = json.loads(store.read_sidecar("customer_features", "profile-credit_risk.json"))
+    assert profile["rows"] == champion["training_data"]["rows"]
