@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchdocs import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Drift check"
@@ -505,22 +507,6 @@ def render(report: dict[str, Any], command: str) -> str:
     )
 
 
-def write_section(section: str) -> None:
-    """Replace this benchmark's section in docs/benchmarks.md, leaving other sections alone."""
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    DOCS.write_text(new)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows per side (default 1M)")
@@ -558,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(report, command)
     print(section)
     if args.write_docs:
-        write_section(section)
+        write_section(SECTION, section)
     return 0
 
 
