@@ -42,13 +42,22 @@ class DriftReportLink(BaseOperatorLink):
         return str(getattr(operator, "drift_report_url", "") or "")
 
 
-def _columns(
-    batches: Iterator[pa.RecordBatch], columns: Sequence[str] | None, exclude: Sequence[str]
+def _read(
+    store: FeatureStore,
+    table: str,
+    partition: str,
+    columns: Sequence[str] | None,
+    exclude: Sequence[str],
+    batch_size: int,
 ) -> Iterator[pa.RecordBatch]:
-    """``batches`` restricted to the checked columns."""
-    for batch in batches:
-        names = [n for n in (columns or batch.schema.names) if n not in set(exclude)]
-        yield batch.select(names)
+    """The checked columns of a partition, batch by batch (unknown columns are an error)."""
+    wanted = [c for c in columns if c not in set(exclude)] if columns else None
+    for batch in store.iter_partition_batches(
+        table, partition, columns=wanted, batch_size=batch_size
+    ):
+        if wanted is None and exclude:
+            batch = batch.select([n for n in batch.schema.names if n not in set(exclude)])
+        yield batch
 
 
 class BuildDriftProfileOperator(PartitionedOperator):
@@ -134,9 +143,7 @@ def build_profile(
     from airflow_mlops.profile import ProfileBuilder
 
     builder = ProfileBuilder(exact=exact)
-    for batch in _columns(
-        store.iter_partition_batches(table, partition, batch_size=batch_size), columns, exclude
-    ):
+    for batch in _read(store, table, partition, columns, exclude, batch_size):
         builder.update(batch)
     return builder.finish()
 
@@ -218,12 +225,10 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
             raise ArgumentError(
                 "DriftCheckOperator(mode='branch') needs both ok_branch and drift_branch."
             )
+        from airflow_mlops.drift import check_thresholds
+
         for column, pair in {**(thresholds or {}), "(default)": default_thresholds}.items():
-            if not (len(pair) == 2 and 0 <= pair[0] <= pair[1]):
-                raise ArgumentError(
-                    f"Drift thresholds must be (warn, fail) with 0 <= warn <= fail. Got {pair!r} "
-                    f"for {column!r}."
-                )
+            check_thresholds(pair, what=f"DriftCheckOperator (column {column!r})")
         self.table = table
         self.reference = reference
         self.profile_name = profile_name
@@ -257,11 +262,7 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
         profile, reference = self._reference(store, partition)
         report = compare(
             profile,
-            _columns(
-                store.iter_partition_batches(self.table, partition, batch_size=self.batch_size),
-                self.columns,
-                self.exclude,
-            ),
+            _read(store, self.table, partition, self.columns, self.exclude, self.batch_size),
             thresholds=self.thresholds,
             default_thresholds=self.default_thresholds,
             tests=self.tests,
