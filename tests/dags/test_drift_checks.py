@@ -108,3 +108,29 @@ def test_reports_sit_beside_the_partition_and_name_the_drifted_column(bag, fixtu
     html = fixture_table.read_sidecar("drift_fixture", "drift_report.html", partition=DRIFTED)
     assert b"<svg" in html
     assert b"amount" in html
+
+
+def test_the_report_link_and_the_asset_event_reach_airflow(bag, fixture_table):
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    run, _ = _run(bag, "warn", DRIFTED)
+    with create_session() as session:
+        (link,) = session.scalars(
+            XComModel.get_many(run_id=run.run_id, task_ids="check", key="_link_DriftReportLink")
+        ).all()
+        url = XComModel.deserialize_value(link)
+        extras = [
+            e.extra
+            for e in session.scalars(
+                select(AssetEvent)
+                .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                .where(AssetModel.name == "drift_fixture_drift")
+            ).all()
+        ]
+    assert url == fixture_table.sidecar_uri("drift_fixture", "drift_report.html", partition=DRIFTED)
+    assert {"partition": DRIFTED, "status": "fail"} in [
+        {"partition": x.get("partition"), "status": x.get("status")} for x in extras
+    ]
