@@ -28,6 +28,7 @@ test: $(INSTALLED) /usr/bin/chromium
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/extract_postgres.py --write-docs
 	$(BIN)/python benchmarks/score_batch.py --write-docs
+	$(BIN)/python benchmarks/drift_check.py --write-docs
 
 clean:
 	rm -rf $(VENV) var
