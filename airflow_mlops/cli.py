@@ -15,6 +15,7 @@ Errors of this package print one line on stderr and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -61,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", metavar="V", help="the version to restore (default: the previous one)"
     )
     command("verify", "recompute and check the files' SHA-256", "table", "ds")
+    command(
+        "clean-staging", "delete staged run files not written for --older-than-days days"
+    ).add_argument("--older-than-days", type=float, default=7.0, metavar="DAYS")
     add_models_parser(commands)
     return parser
 
@@ -136,6 +140,13 @@ def _verify(store: FeatureStore, args: argparse.Namespace) -> None:
     )
 
 
+def _clean_staging(store: FeatureStore, args: argparse.Namespace) -> None:
+    removed = store.clean_staging(dt.timedelta(days=args.older_than_days))
+    _emit(args, [{"removed": path} for path in removed], lambda r: f"removed {r['removed']}")
+    if not removed and not args.json:
+        print(f"Nothing staged is older than {args.older_than_days:g} day(s).")
+
+
 def _summary(manifest: dict[str, Any]) -> dict[str, Any]:
     keys = ("table", "partition", "version", "row_count", "created_at")
     return {key: manifest[key] for key in keys}
@@ -166,4 +177,5 @@ _COMMANDS: dict[str, Callable[[FeatureStore, argparse.Namespace], None]] = {
     "manifest": _manifest,
     "rollback": _rollback,
     "verify": _verify,
+    "clean-staging": _clean_staging,
 }

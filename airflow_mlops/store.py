@@ -280,6 +280,38 @@ class FeatureStore:
             raise ArgumentError("staging_path needs at least one part. Got none.")
         return "/".join([self._root, _STAGING, *(_safe_component(part) for part in parts)])
 
+    def clean_staging(
+        self, older_than: dt.timedelta, *, now: dt.datetime | None = None
+    ) -> list[str]:
+        """Delete staged run directories (``_staging/<dag>/<run>``) not written for a while.
+
+        A run's staged files are kept while its tasks may be retried or cleared; once the
+        newest file of a run is older than ``older_than`` the run's directory goes.
+        Returns the deleted directories. ``now`` is for tests (default: the clock).
+        """
+        import pyarrow.fs as pafs
+
+        if older_than.total_seconds() < 0:
+            raise ArgumentError(f"clean_staging needs older_than >= 0. Got {older_than!r} instead.")
+        cutoff = (now or dt.datetime.now(dt.UTC)) - older_than
+        staging = f"{self._root}/{_STAGING}"
+        removed = []
+        for dag in self._fs.get_file_info(pafs.FileSelector(staging, allow_not_found=True)):
+            if dag.type != pafs.FileType.Directory:
+                continue
+            for run in self._fs.get_file_info(pafs.FileSelector(dag.path)):
+                if run.type != pafs.FileType.Directory:
+                    continue
+                files = self._fs.get_file_info(pafs.FileSelector(run.path, recursive=True))
+                newest = max((f.mtime for f in files if f.mtime is not None), default=run.mtime)
+                if newest is None or newest.astimezone(dt.UTC) < cutoff:
+                    with _as_store_error(run.path, "delete"):
+                        self._fs.delete_dir(run.path)
+                    removed.append(run.path)
+        if removed:
+            _log.info("Removed %d staged run director(ies) older than %s", len(removed), older_than)
+        return removed
+
     # -- reading ---------------------------------------------------------------------
 
     def read_partition(

@@ -165,3 +165,21 @@ def test_python_dash_m(store: FeatureStore) -> None:
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[0]["table"] == "customers"
+
+
+def test_clean_staging_command(tmp_path, capsys):
+    from airflow_mlops.cli import main
+    from airflow_mlops.store import FeatureStore
+
+    store = FeatureStore(str(tmp_path))
+    path = store.staging_path("dag", "run", "x.parquet")
+    import os
+
+    os.makedirs(os.path.dirname(path))
+    with open(path, "wb") as handle:
+        handle.write(b"x")
+    assert main(["--root", str(tmp_path), "clean-staging", "--older-than-days", "1"]) == 0
+    assert "Nothing staged is older than 1 day(s)." in capsys.readouterr().out
+    assert main(["--root", str(tmp_path), "clean-staging", "--older-than-days", "0"]) == 0
+    assert "removed" in capsys.readouterr().out
+    assert not os.path.exists(path)

@@ -525,3 +525,26 @@ def test_sidecars_sit_beside_tables_and_partitions(store: FeatureStore, root: Pa
         store.read_sidecar("t", "missing.json")
     with pytest.raises(ArgumentError, match="sidecar name"):
         store.write_sidecar("t", "../escape", b"x")
+
+
+def test_clean_staging_removes_only_runs_not_written_lately(store: FeatureStore) -> None:
+    import datetime as dt
+    import os
+
+    old = store.staging_path("dag", "old_run", "extract.parquet")
+    fresh = store.staging_path("dag", "fresh_run", "extract.parquet")
+    for path in (old, fresh):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(b"x")
+    ten_days_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=10)).timestamp()
+    os.utime(old, (ten_days_ago, ten_days_ago))
+
+    removed = store.clean_staging(dt.timedelta(days=7))
+
+    assert removed == [os.path.dirname(old)]
+    assert not os.path.exists(old)
+    assert os.path.exists(fresh)
+    assert store.clean_staging(dt.timedelta(days=7)) == []
+    with pytest.raises(ArgumentError, match="older_than >= 0"):
+        store.clean_staging(dt.timedelta(days=-1))
