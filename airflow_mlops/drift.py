@@ -96,7 +96,7 @@ def ks_pvalue(statistic: float, n: int, m: int) -> float:
     computes it with ``method="asymp"`` (``kstwo.sf(d, round(n·m / (n + m)))``).
 
     scipy uses this for samples over 10,000; the sketch path of
-    :func:`airflow_mlops.profile.compare` only runs on columns larger than the profile's
+    :func:`airflow_mlops.comparison.compare` only runs on columns larger than the profile's
     ``sample_size`` (100,000 by default), so it rarely meets smaller ones.
     """
     import numpy as np

@@ -144,8 +144,9 @@ def run_compare(workdir: Path, rows: int, times: int = 1) -> dict[str, Any]:
 
     import pyarrow.fs as pafs
 
+    from airflow_mlops.comparison import compare
     from airflow_mlops.parquet_io import iter_batches
-    from airflow_mlops.profile import ReferenceProfile, compare
+    from airflow_mlops.profile import ReferenceProfile
 
     profile = ReferenceProfile.from_json((workdir / "profile.json").read_text())
     path = str(workdir / f"current_{rows}.parquet")
@@ -262,8 +263,9 @@ def check_agreement(workdir: Path, rows: int) -> dict[str, Any]:
     import numpy as np
     import pyarrow.parquet as pq
 
+    from airflow_mlops.comparison import compare
     from airflow_mlops.drift import verdict
-    from airflow_mlops.profile import ProfileBuilder, ReferenceProfile, compare
+    from airflow_mlops.profile import ProfileBuilder, ReferenceProfile
 
     profile = ReferenceProfile.from_json((workdir / "profile.json").read_text())
     report = {

@@ -11,16 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from airflow_mlops.comparison import compare
 from airflow_mlops.drift import benjamini_hochberg, psi
 from airflow_mlops.exceptions import ArgumentError, ContractError, EmptyInputError
-from airflow_mlops.profile import (
+from airflow_mlops.profile import ProfileBuilder, ReferenceProfile
+from airflow_mlops.sketch import (
     RELATIVE_ACCURACY,
-    ProfileBuilder,
-    ReferenceProfile,
     bucket_index,
     bucket_upper_edges,
     bucket_values,
-    compare,
 )
 
 REPORT_KEYS = {

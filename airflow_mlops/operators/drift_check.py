@@ -256,7 +256,7 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
             )
 
     def execute_partition(self, context: Context, partition: str) -> Any:
-        from airflow_mlops.profile import compare
+        from airflow_mlops.comparison import compare
 
         store = FeatureStoreHook(self.feature_store_conn_id).get_store()
         profile, reference = self._reference(store, partition)
