@@ -32,15 +32,12 @@ import hashlib
 import json
 import logging
 import os
-import platform
-import re
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlops import parquet_io
 from airflow_mlops.artifacts import dump_model, load_model
-from airflow_mlops.contract import FeatureContract
 from airflow_mlops.exceptions import (
     ArgumentError,
     ChecksumMismatchError,
@@ -50,6 +47,21 @@ from airflow_mlops.exceptions import (
     StoreError,
     format_names,
 )
+from airflow_mlops.registry_records import (
+    NAME_PATTERN,
+    VERSION_PATTERN,
+    as_list,
+    as_mapping,
+    as_metrics,
+    as_tags,
+    check_model,
+    comparable,
+    final_estimator,
+    library_versions,
+    qualified_class,
+    validate_name,
+    validate_version,
+)
 from airflow_mlops.store import _as_store_error
 from airflow_mlops.store_refs import fsync_dir, partition_lock, temp_name, write_json
 
@@ -58,10 +70,10 @@ if TYPE_CHECKING:
 
     import pyarrow.fs as pafs
 
+    from airflow_mlops.contract import FeatureContract
+
 _log = logging.getLogger(__name__)
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
-_VERSION = re.compile(r"^v(\d{4,})$")
 ARTIFACT_FILE = "model.joblib"
 RECORD_FILE = "model.json"
 ALIASES_DIR = "_aliases"
@@ -78,39 +90,6 @@ class LoadedModel:
     version: str
     model: Any
     record: dict[str, Any]
-
-
-def validate_name(value: object, what: str = "A model name") -> str:
-    """``value`` if it is a valid model or alias name, else :class:`ArgumentError`."""
-    if isinstance(value, str) and _NAME.match(value) and ".." not in value:
-        return value
-    raise ArgumentError(
-        f"{what} must start with a letter or underscore and contain only letters, digits "
-        f"and '_.-' (at most 128 characters, no '..'). Got {value!r} instead."
-    )
-
-
-def validate_version(value: object) -> str:
-    """``value`` if it looks like a registry version (``v0001``), else :class:`ArgumentError`."""
-    if isinstance(value, str) and _VERSION.match(value):
-        return value
-    raise ArgumentError(
-        f"A model version looks like 'v0001' (v and at least 4 digits). Got {value!r} instead."
-    )
-
-
-def library_versions() -> dict[str, str]:
-    """The versions of the libraries a pickled pipeline depends on, in this process."""
-    import joblib
-    import numpy
-    import sklearn
-
-    return {
-        "python": platform.python_version(),
-        "sklearn": sklearn.__version__,
-        "joblib": joblib.__version__,
-        "numpy": numpy.__version__,
-    }
 
 
 class ModelRegistry:
@@ -205,23 +184,23 @@ class ModelRegistry:
         :param aliases: aliases to point at the new version (e.g. ``["challenger"]``).
         """
         name = validate_name(name)
-        alias_names = [validate_name(alias, "An alias name") for alias in _as_list(aliases)]
-        _check_model(model, input_contract)
+        alias_names = [validate_name(alias, "An alias name") for alias in as_list(aliases)]
+        check_model(model, input_contract)
         record: dict[str, Any] = {
             "name": name,
             "version": None,
             "sha256": None,
             "size": None,
             "created_at": None,
-            "model_class": _qualified_class(_final_estimator(model)),
+            "model_class": qualified_class(final_estimator(model)),
             "libraries": library_versions(),
             "input_contract": json.loads(input_contract.to_json()),
-            "output": _mapping(output, "output"),
-            "metrics": _metrics(metrics),
-            "params": _mapping(params, "params"),
-            "training_data": _mapping(training_data, "training_data"),
-            "tags": _tags(tags),
-            "runtimes": _mapping(runtimes, "runtimes"),
+            "output": as_mapping(output, "output"),
+            "metrics": as_metrics(metrics),
+            "params": as_mapping(params, "params"),
+            "training_data": as_mapping(training_data, "training_data"),
+            "tags": as_tags(tags),
+            "runtimes": as_mapping(runtimes, "runtimes"),
         }
         payload = dump_model(model)
         record["sha256"] = hashlib.sha256(payload).hexdigest()
@@ -354,7 +333,11 @@ class ModelRegistry:
         found = {}
         for info in self._list_dir(f"{self._model_dir(name)}/{ALIASES_DIR}"):
             alias = info.base_name.removesuffix(".json")
-            if info.type == pafs.FileType.File and info.base_name != alias and _NAME.match(alias):
+            if (
+                info.type == pafs.FileType.File
+                and info.base_name != alias
+                and NAME_PATTERN.match(alias)
+            ):
                 state = self._read_alias(name, alias)
                 if state is not None:
                     found[alias] = state["version"]
@@ -368,7 +351,7 @@ class ModelRegistry:
             info.base_name
             for info in self._list_dir(self._root)
             if info.type == pafs.FileType.Directory
-            and _NAME.match(info.base_name)
+            and NAME_PATTERN.match(info.base_name)
             and self.list_versions(info.base_name)
         )
 
@@ -404,7 +387,7 @@ class ModelRegistry:
         infos = [
             info
             for info in self._list_dir(self._model_dir(name))
-            if info.type == pafs.FileType.Directory and _VERSION.match(info.base_name)
+            if info.type == pafs.FileType.Directory and VERSION_PATTERN.match(info.base_name)
         ]
         return sorted(infos, key=lambda info: int(info.base_name[1:]))
 
@@ -538,7 +521,7 @@ class ModelRegistry:
         differences = [
             f"{lib} {saved.get(lib)} (running {running[lib]})"
             for lib in ("sklearn", "joblib", "python")
-            if _comparable(lib, saved.get(lib)) != _comparable(lib, running[lib])
+            if comparable(lib, saved.get(lib)) != comparable(lib, running[lib])
         ]
         if not differences:
             return
@@ -592,99 +575,3 @@ class ModelRegistry:
             with _as_store_error(path, "lock"):
                 stack.enter_context(partition_lock(path))
             yield
-
-
-def _check_model(model: Any, contract: FeatureContract) -> None:
-    if not callable(getattr(model, "predict_proba", None)):
-        raise ArgumentError(
-            "The 'model' parameter of ModelRegistry.register must be a fitted classifier or "
-            f"pipeline with predict_proba. Got a {type(model).__name__} instead."
-        )
-    if not isinstance(contract, FeatureContract):
-        raise ArgumentError(
-            "The 'input_contract' parameter of ModelRegistry.register must be a "
-            f"FeatureContract. Got {type(contract).__name__} instead."
-        )
-    fitted = getattr(model, "feature_names_in_", None)
-    if fitted is None:
-        return
-    fitted_names, declared = [str(n) for n in fitted], contract.names
-    if fitted_names == declared:
-        return
-    missing = [n for n in fitted_names if n not in declared]
-    extra = [n for n in declared if n not in fitted_names]
-    parts = []
-    if missing:
-        parts.append(f"not in the contract: {format_names(missing)}")
-    if extra:
-        parts.append(f"not used by the model: {format_names(extra)}")
-    if not parts:
-        parts.append(
-            f"same columns in another order: model {format_names(fitted_names)}, "
-            f"contract {format_names(declared)}"
-        )
-    raise ArgumentError(
-        f"The model's feature_names_in_ do not match its input_contract ({'; '.join(parts)}). "
-        "Declare the contract with the columns the model was fitted on, in that order."
-    )
-
-
-def _final_estimator(model: Any) -> Any:
-    steps = getattr(model, "steps", None)
-    return steps[-1][1] if steps else model
-
-
-def _qualified_class(obj: Any) -> str:
-    return f"{type(obj).__module__}.{type(obj).__qualname__}"
-
-
-def _as_list(aliases: Sequence[str]) -> list[str]:
-    if isinstance(aliases, str):
-        raise ArgumentError(
-            "The 'aliases' parameter of ModelRegistry.register must be a list of names. "
-            f"Got the string {aliases!r} instead; write [{aliases!r}]."
-        )
-    return list(aliases)
-
-
-def _mapping(value: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    try:
-        if not hasattr(value, "items"):
-            raise TypeError(type(value).__name__)
-        return dict(json.loads(json.dumps(dict(value))))
-    except (TypeError, ValueError) as exc:
-        raise ArgumentError(
-            f"The {what!r} parameter of ModelRegistry.register must be a JSON-serialisable "
-            f"mapping. Got {value!r} instead ({exc})."
-        ) from exc
-
-
-def _metrics(metrics: Mapping[str, float] | None) -> dict[str, float]:
-    values = _mapping(metrics, "metrics")
-    bad = [k for k, v in values.items() if isinstance(v, bool) or not isinstance(v, int | float)]
-    if bad:
-        raise ArgumentError(
-            "The 'metrics' parameter of ModelRegistry.register must map names to numbers. "
-            f"Not numbers: {format_names(f'{k}={values[k]!r}' for k in bad)}."
-        )
-    return {k: float(v) for k, v in values.items()}
-
-
-def _tags(tags: Mapping[str, str] | None) -> dict[str, str]:
-    values = _mapping(tags, "tags")
-    bad = [k for k, v in values.items() if not isinstance(v, str)]
-    if bad:
-        raise ArgumentError(
-            "The 'tags' parameter of ModelRegistry.register must map names to strings. "
-            f"Not strings: {format_names(f'{k}={values[k]!r}' for k in bad)}."
-        )
-    return values
-
-
-def _comparable(lib: str, version: str | None) -> str | None:
-    """Python is compared on major.minor, the libraries on their full version."""
-    if version is None or lib != "python":
-        return version
-    return ".".join(version.split(".")[:2])

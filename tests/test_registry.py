@@ -33,7 +33,8 @@ from airflow_mlops.exceptions import (
     ModelVersionMismatchError,
 )
 from airflow_mlops.parquet_io import file_sha256
-from airflow_mlops.registry import LoadedModel, ModelRegistry, library_versions
+from airflow_mlops.registry import LoadedModel, ModelRegistry
+from airflow_mlops.registry_records import library_versions
 
 CONTRACT = FeatureContract.from_dict(
     {"income": "float64", "age": "int64", "txn_count_7d": "int64", "region": "string"}

@@ -92,7 +92,7 @@ class TrainModelOperator(PartitionedOperator):
         self.grid = list(grid)
         self.input_contract = input_contract
         self.model_output = dict(model_output)
-        from airflow_mlops.registry import validate_name
+        from airflow_mlops.registry_records import validate_name
 
         if isinstance(aliases, str):
             raise ArgumentError(
