@@ -116,7 +116,7 @@ def run_ours(sql: str, parameters: dict[str, Any] | None, path: str) -> tuple[fl
     import pyarrow.fs as pafs
 
     from airflow_mlops.parquet_io import write_batches
-    from airflow_mlops.sql_source import PostgresSource
+    from airflow_mlops.sql_postgres import PostgresSource
 
     start = time.perf_counter()
     with PostgresSource(DSN).stream(sql, parameters, batch_size=BATCH_SIZE) as batches:

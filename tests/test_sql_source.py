@@ -1,4 +1,5 @@
-"""Tests of airflow_mlops/sql_source.py: SQLite and DB-API cases, then PostgreSQL ones."""
+"""Tests of the SQL sources (sql_source, sql_dbapi, sql_postgres): SQLite and DB-API cases,
+then PostgreSQL ones."""
 
 from __future__ import annotations
 
@@ -21,13 +22,9 @@ import pytest
 
 from airflow_mlops.exceptions import ArgumentError, SourceConnectionError, SourceQueryError
 from airflow_mlops.parquet_io import write_batches
-from airflow_mlops.sql_source import (
-    DbApiSource,
-    PostgresSource,
-    SqliteSource,
-    bind_postgres_parameters,
-    query_sha256,
-)
+from airflow_mlops.sql_dbapi import DbApiSource, SqliteSource
+from airflow_mlops.sql_postgres import PostgresSource, bind_postgres_parameters
+from airflow_mlops.sql_source import query_sha256
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -520,7 +517,7 @@ MEMORY_PROBE = textwrap.dedent(
     """
     import json, sys
     import pyarrow as pa
-    from airflow_mlops.sql_source import PostgresSource
+    from airflow_mlops.sql_postgres import PostgresSource
 
     def peak_mib():
         # VmHWM belongs to this process's own address space; ru_maxrss would carry the

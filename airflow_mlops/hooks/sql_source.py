@@ -53,15 +53,16 @@ class SqlSourceHook(BaseHook):
         return self.get_source()
 
     def get_source(self) -> SqlSource:
-        from airflow_mlops import sql_source
+        from airflow_mlops.sql_dbapi import DbApiSource, SqliteSource
+        from airflow_mlops.sql_postgres import PostgresSource
 
         conn = self.get_connection(self.sql_conn_id)
         if conn.conn_type in _POSTGRES_TYPES:
-            return sql_source.PostgresSource(postgres_uri(conn))
+            return PostgresSource(postgres_uri(conn))
         if conn.conn_type == "sqlite":
             if not conn.host:
                 raise ArgumentError(
                     f"SQLite connection {self.sql_conn_id!r} has no database path in 'host'."
                 )
-            return sql_source.SqliteSource(conn.host)
-        return sql_source.DbApiSource(conn.get_hook().get_conn, name=self.sql_conn_id)
+            return SqliteSource(conn.host)
+        return DbApiSource(conn.get_hook().get_conn, name=self.sql_conn_id)
