@@ -62,7 +62,7 @@ from airflow_mlops.registry_records import (
     validate_name,
     validate_version,
 )
-from airflow_mlops.store import _as_store_error
+from airflow_mlops.store import as_store_error
 from airflow_mlops.store_refs import fsync_dir, partition_lock, temp_name, write_json
 
 if TYPE_CHECKING:
@@ -397,7 +397,7 @@ class ModelRegistry:
 
         dirs = self._version_dirs(name)
         number = int(dirs[-1].base_name[1:]) + 1 if dirs else 1
-        with _as_store_error(self._model_dir(name), "create a version in"):
+        with as_store_error(self._model_dir(name), "create a version in"):
             while True:
                 version = f"v{number:04d}"
                 directory = self._version_dir(name, version)
@@ -418,7 +418,7 @@ class ModelRegistry:
 
         artifact = self._artifact_path(name, version)
         record_path = f"{self._version_dir(name, version)}/{RECORD_FILE}"
-        with _as_store_error(artifact, "write"):
+        with as_store_error(artifact, "write"):
             if self._local:
                 with open(artifact, "xb") as handle:
                     handle.write(payload)
@@ -538,7 +538,7 @@ class ModelRegistry:
 
     def _read(self, path: str) -> bytes | None:
         """The file's bytes, or ``None`` if there is no such file."""
-        with _as_store_error(path, "read"):
+        with as_store_error(path, "read"):
             try:
                 with self._fs.open_input_stream(path) as stream:
                     data: bytes = stream.read()
@@ -548,7 +548,7 @@ class ModelRegistry:
 
     def _write_json(self, path: str, data: Any) -> None:
         """Replace ``path`` with ``data`` in one atomic step."""
-        with _as_store_error(path, "write"):
+        with as_store_error(path, "write"):
             if not self._local:
                 write_json(self._fs, path, data, local=False)  # one PUT
                 return
@@ -562,7 +562,7 @@ class ModelRegistry:
     def _list_dir(self, path: str) -> list[pafs.FileInfo]:
         import pyarrow.fs as pafs
 
-        with _as_store_error(path, "list"):
+        with as_store_error(path, "list"):
             return list(self._fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)))
 
     @contextlib.contextmanager
@@ -572,6 +572,6 @@ class ModelRegistry:
             return
         path = f"{self._model_dir(name)}/{_LOCK_FILE}"
         with contextlib.ExitStack() as stack:
-            with _as_store_error(path, "lock"):
+            with as_store_error(path, "lock"):
                 stack.enter_context(partition_lock(path))
             yield

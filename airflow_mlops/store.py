@@ -219,7 +219,7 @@ class FeatureStore:
                 manifest = build_manifest(
                     table, partition, version, ref, file_schema, files, contract, lineage_facts
                 )
-                with _as_store_error(directory, "write the manifest of"):
+                with as_store_error(directory, "write the manifest of"):
                     write_json(
                         self._fs, f"{directory}/{MANIFEST_FILE}", manifest, local=self._local
                     )
@@ -305,7 +305,7 @@ class FeatureStore:
                 files = self._fs.get_file_info(pafs.FileSelector(run.path, recursive=True))
                 newest = max((f.mtime for f in files if f.mtime is not None), default=run.mtime)
                 if newest is None or newest.astimezone(dt.UTC) < cutoff:
-                    with _as_store_error(run.path, "delete"):
+                    with as_store_error(run.path, "delete"):
                         self._fs.delete_dir(run.path)
                     removed.append(run.path)
         if removed:
@@ -428,7 +428,7 @@ class FeatureStore:
         Replaced atomically, like a ref; plain Parquet readers skip it (``_sidecars``).
         """
         path = self._sidecar_path(table, name, partition)
-        with _as_store_error(path, "write"):
+        with as_store_error(path, "write"):
             write_atomic(self._fs, path, payload, local=self._local)
         return path
 
@@ -523,7 +523,7 @@ class FeatureStore:
     def _list_dir(self, path: str) -> list[pafs.FileInfo]:
         import pyarrow.fs as pafs
 
-        with _as_store_error(path, "list"):
+        with as_store_error(path, "list"):
             return list(self._fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)))
 
     @contextlib.contextmanager
@@ -533,13 +533,13 @@ class FeatureStore:
             return
         path = f"{self._table_dir(table)}/_locks/ds={partition}.lock"
         with contextlib.ExitStack() as stack:
-            with _as_store_error(path, "lock"):
+            with as_store_error(path, "lock"):
                 stack.enter_context(partition_lock(path))
             yield
 
     def _read_ref(self, table: str, partition: str) -> PartitionRef | None:
         path = self._ref_path(table, partition)
-        with _as_store_error(path, "read"):
+        with as_store_error(path, "read"):
             try:
                 return read_ref(self._fs, path)
             except (ValueError, KeyError, TypeError) as exc:
@@ -571,7 +571,7 @@ class FeatureStore:
 
     def _load_manifest(self, table: str, partition: str, version: str) -> dict[str, Any]:
         path = f"{self._version_dir(table, partition, version)}/{MANIFEST_FILE}"
-        with _as_store_error(path, "read"):
+        with as_store_error(path, "read"):
             try:
                 with self._fs.open_input_stream(path) as stream:
                     manifest: dict[str, Any] = json.loads(stream.read().decode("utf-8"))
@@ -592,7 +592,7 @@ class FeatureStore:
         written: list[parquet_io.WrittenFile] = []
         while not written or splitter.has_more():
             path = f"{directory}/part-{len(written):05d}-{version}.parquet"
-            with _as_store_error(path, "write"):
+            with as_store_error(path, "write"):
                 written.append(
                     parquet_io.write_batches(
                         splitter.next_file(), self._fs, path, schema=schema, on_batch=on_batch
@@ -605,11 +605,11 @@ class FeatureStore:
     def _commit(self, table: str, partition: str, ref: PartitionRef) -> None:
         """Replace the ref (the commit point), then, locally, swap the Hive view symlink."""
         path = self._ref_path(table, partition)
-        with _as_store_error(path, "write"):
+        with as_store_error(path, "write"):
             write_ref(self._fs, path, ref, local=self._local)
         if self._local:
             view = self._view_path(table, partition)
-            with _as_store_error(view, "update the symlink"):
+            with as_store_error(view, "update the symlink"):
                 swap_symlink(view, f"_versions/ds={partition}/{ref.current}")
 
     def _advance(
@@ -723,7 +723,7 @@ def _vanished(path: str) -> StoreError:
 
 
 @contextlib.contextmanager
-def _as_store_error(path: str, action: str) -> Iterator[None]:
+def as_store_error(path: str, action: str) -> Iterator[None]:
     """Turn an ``OSError`` into a retryable :class:`StoreError` naming ``path``."""
     try:
         yield
