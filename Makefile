@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test bench airflow airflow-stop clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ test: $(INSTALLED) /usr/bin/chromium
 # The browser tests drive Debian's Chromium through Playwright (no `playwright install`).
 /usr/bin/chromium:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+# A real multi-process Airflow (PostgreSQL metadata DB, CeleryExecutor on Redis, api-server,
+# scheduler, dag-processor, triggerer, two workers); left running, prints the UI and login.
+airflow: $(INSTALLED)
+	$(BIN)/python scripts/airflow_stack.py start
+
+airflow-stop: $(INSTALLED)
+	$(BIN)/python scripts/airflow_stack.py stop
 
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/extract_postgres.py --write-docs
