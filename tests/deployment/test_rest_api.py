@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -84,3 +85,49 @@ def test_a_partition_triggered_through_the_rest_api_is_published(running, api):
     assert manifest["row_count"] == customers
     assert manifest["lineage"]["run_id"] == run["dag_run_id"]
     assert manifest["lineage"]["sources"]["extract_customers"]["source"].startswith("postgresql")
+
+
+def test_a_seven_day_backfill_publishes_seven_partitions_across_both_workers(running, api):
+    _wait_for_dag(api, "daily_customer_features")
+    api.patch("/dags/daily_customer_features", json={"is_paused": False})
+    response = api.post(
+        "/backfills",
+        json={
+            "dag_id": "daily_customer_features",
+            "from_date": "2026-01-15T03:00:00Z",
+            "to_date": "2026-01-21T03:00:00Z",
+            "max_active_runs": 3,
+        },
+    )
+    assert response.is_success, response.text
+    backfill_id = response.json()["id"]
+
+    deadline = time.monotonic() + 400
+    states: list[str] = []
+    while time.monotonic() < deadline:
+        runs = api.get(
+            "/dags/daily_customer_features/dagRuns", params={"run_type": "backfill", "limit": 50}
+        ).json()["dag_runs"]
+        states = [r["state"] for r in runs]
+        if len(runs) == 7 and all(s in ("success", "failed") for s in states):
+            break
+        time.sleep(3)
+    assert states == ["success"] * 7, f"backfill {backfill_id}: {states}"
+
+    days = [f"2026-01-{d}" for d in range(14, 21)]
+    store_root = json.loads(running["env"]["AIRFLOW_CONN_FEATURE_STORE_DEFAULT"])["extra"]["root"]
+    store = FeatureStore(store_root)
+    assert set(days) <= set(store.list_partitions("customer_features"))
+    with psycopg.connect(f"{stack.PG}/{stack.WAREHOUSE_DB}") as con:
+        for day in days:
+            (customers,) = con.execute(
+                "SELECT count(*) FROM customers WHERE signup_date <= %s", (day,)
+            ).fetchone()
+            assert store.manifest("customer_features", day)["row_count"] == customers, day
+
+    workdir = Path(running["env"]["AIRFLOW_HOME"]).parent
+    finished = {
+        worker: (workdir / f"{worker}.log").read_bytes().count(b"succeeded in")
+        for worker in ("worker-1", "worker-2")
+    }
+    assert all(count > 0 for count in finished.values()), finished
