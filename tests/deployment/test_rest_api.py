@@ -4,6 +4,9 @@ workers), driven through its REST API v2. Every process is stopped by PID at the
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -113,6 +116,11 @@ def test_a_seven_day_backfill_publishes_seven_partitions_across_both_workers(run
             break
         time.sleep(3)
     assert states == ["success"] * 7, f"backfill {backfill_id}: {states}"
+    # the backfill itself completes a little after its last run (one per DAG at a time)
+    while time.monotonic() < deadline + 60:
+        if api.get(f"/backfills/{backfill_id}").json().get("completed_at"):
+            break
+        time.sleep(2)
 
     days = [f"2026-01-{d}" for d in range(14, 21)]
     store_root = json.loads(running["env"]["AIRFLOW_CONN_FEATURE_STORE_DEFAULT"])["extra"]["root"]
@@ -131,3 +139,31 @@ def test_a_seven_day_backfill_publishes_seven_partitions_across_both_workers(run
         for worker in ("worker-1", "worker-2")
     }
     assert all(count > 0 for count in finished.values()), finished
+
+
+def test_the_same_backfill_through_the_cli_gives_identical_partitions(running, api):
+    days = [f"2026-01-{d}" for d in range(14, 21)]
+    store_root = json.loads(running["env"]["AIRFLOW_CONN_FEATURE_STORE_DEFAULT"])["extra"]["root"]
+    store = FeatureStore(store_root)
+    before = {day: store.manifest("customer_features", day) for day in days}
+
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    created = subprocess.run(
+        [airflow, "backfill", "create", "--dag-id", "daily_customer_features",
+         "--from-date", "2026-01-15T03:00:00+00:00", "--to-date", "2026-01-21T03:00:00+00:00",
+         "--reprocess-behavior", "completed", "--max-active-runs", "3"],
+        env={**os.environ, **running["env"]}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stdout[-2000:] + created.stderr[-2000:]
+
+    deadline = time.monotonic() + 400
+    after = before
+    while time.monotonic() < deadline:
+        after = {day: store.manifest("customer_features", day) for day in days}
+        if all(after[d]["version"] != before[d]["version"] for d in days):
+            break
+        time.sleep(3)
+    assert all(after[d]["version"] != before[d]["version"] for d in days), "no new versions"
+    assert {d: after[d]["content_sha256"] for d in days} == {
+        d: before[d]["content_sha256"] for d in days
+    }
