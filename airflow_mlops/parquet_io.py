@@ -40,6 +40,23 @@ def resolve(uri_or_path: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), os.path.abspath(uri_or_path)
 
 
+def open_root(
+    root: str, filesystem: pafs.FileSystem | None = None
+) -> tuple[pafs.FileSystem, str, bool]:
+    """The filesystem, normalised root path and whether it is local, for a store root.
+
+    ``filesystem`` (e.g. built with credentials) is used as given, ``root`` being a path in
+    it; otherwise the root is resolved like :func:`resolve`.
+    """
+    import os
+
+    import pyarrow.fs as pafs
+
+    fs, base = resolve(root) if filesystem is None else (filesystem, root)
+    local = isinstance(fs, pafs.LocalFileSystem)
+    return fs, (os.path.abspath(base) if local else base).rstrip("/"), local
+
+
 def file_sha256(filesystem: pafs.FileSystem, path: str, chunk: int = 4 << 20) -> tuple[str, int]:
     """SHA-256 hex digest and size of a file, read in ``chunk``-byte pieces."""
     digest = hashlib.sha256()

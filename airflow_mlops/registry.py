@@ -121,7 +121,6 @@ class ModelRegistry:
         filesystem: pafs.FileSystem | None = None,
         on_version_mismatch: str = "warn",
     ) -> None:
-        import pyarrow.fs as pafs
 
         if on_version_mismatch not in MISMATCH_MODES:
             raise ArgumentError(
@@ -133,12 +132,7 @@ class ModelRegistry:
                 "The 'root' parameter of ModelRegistry must be a path or URI. "
                 f"Got {root!r} instead."
             )
-        if filesystem is None:
-            self._fs, base = parquet_io.resolve(root)
-        else:
-            self._fs, base = filesystem, root
-        self._local = isinstance(self._fs, pafs.LocalFileSystem)
-        self._root = (os.path.abspath(base) if self._local else base).rstrip("/")
+        self._fs, self._root, self._local = parquet_io.open_root(root, filesystem)
         self.on_version_mismatch = on_version_mismatch
 
     def __repr__(self) -> str:

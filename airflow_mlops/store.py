@@ -23,7 +23,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -129,7 +128,6 @@ class FeatureStore:
         retention_grace: float = 60.0,
         filesystem: pafs.FileSystem | None = None,
     ) -> None:
-        import pyarrow.fs as pafs
 
         if (
             isinstance(keep_versions, bool)
@@ -153,12 +151,7 @@ class FeatureStore:
             raise ArgumentError(
                 f"The 'root' parameter of FeatureStore must be a path or URI. Got {root!r} instead."
             )
-        if filesystem is None:
-            self._fs, base = parquet_io.resolve(root)
-        else:
-            self._fs, base = filesystem, root
-        self._local = isinstance(self._fs, pafs.LocalFileSystem)
-        self._root = (os.path.abspath(base) if self._local else base).rstrip("/")
+        self._fs, self._root, self._local = parquet_io.open_root(root, filesystem)
         self.keep_versions = keep_versions
         self._grace = dt.timedelta(seconds=retention_grace)
 

@@ -26,7 +26,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -35,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchdocs import write_section
+from benchdocs import machine, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -362,19 +361,14 @@ def machine_info() -> str:
     import pyarrow
     import scipy
 
-    versions = [
-        f"Python {platform.python_version()}",
-        f"numpy {numpy.__version__}",
-        f"scipy {scipy.__version__}",
-        f"pyarrow {pyarrow.__version__}",
-        f"pandas {pandas.__version__}",
-    ]
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        platform.processor(),
-    )  # fmt: skip
-    return f"{cpu}, {os.cpu_count()} CPUs; Linux {platform.release()}; {', '.join(versions)}"
+    return machine(
+        [
+            f"numpy {numpy.__version__}",
+            f"scipy {scipy.__version__}",
+            f"pyarrow {pyarrow.__version__}",
+            f"pandas {pandas.__version__}",
+        ]
+    )
 
 
 def render(report: dict[str, Any], command: str) -> str:

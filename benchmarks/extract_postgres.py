@@ -21,7 +21,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
 import shlex
 import statistics
@@ -33,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchdocs import write_section
+from benchdocs import machine, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -262,22 +261,16 @@ def machine_info() -> str:
     import psycopg
     import pyarrow
 
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        platform.processor(),
-    )  # fmt: skip
-    memory_kib = next(
-        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal")
-    )  # fmt: skip
     with psycopg.connect(DSN) as conn:
         server = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, {memory_kib / 1024**2:.0f} GiB RAM; Linux "
-        f"{platform.release()}; Python {platform.python_version()}, pyarrow {pyarrow.__version__}, "
-        f"adbc-driver-postgresql {adbc_driver_postgresql.__version__}, psycopg "
-        f"{psycopg.__version__}, pandas {pandas.__version__}; PostgreSQL {server} on localhost"
+    return machine(
+        [
+            f"pyarrow {pyarrow.__version__}",
+            f"adbc-driver-postgresql {adbc_driver_postgresql.__version__}",
+            f"psycopg {psycopg.__version__}",
+            f"pandas {pandas.__version__}",
+            f"PostgreSQL {server} on localhost",
+        ]
     )
 
 

@@ -25,7 +25,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -35,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchdocs import write_section
+from benchdocs import machine, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -471,7 +470,6 @@ def machine_info() -> str:
     import sklearn
 
     versions = [
-        f"Python {platform.python_version()}",
         f"scikit-learn {sklearn.__version__}",
         f"pandas {pandas.__version__}",
         f"pyarrow {pyarrow.__version__}",
@@ -483,12 +481,7 @@ def machine_info() -> str:
         versions += [f"treelite {treelite.__version__}", f"tl2cgen {tl2cgen.__version__}"]
     except ImportError:
         versions.append("treelite/tl2cgen not installed")
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        platform.processor(),
-    )  # fmt: skip
-    return f"{cpu}, {os.cpu_count()} CPUs; Linux {platform.release()}; {', '.join(versions)}"
+    return machine(versions)
 
 
 def render(report: dict[str, Any], command: str) -> str:

@@ -360,11 +360,7 @@ class BatchScoreOperator(PartitionedOperator):
                     "table": self.features_table,
                     "version": store.manifest(self.features_table, partition)["version"],
                 },
-                "model": {
-                    "name": champion.name,
-                    "version": champion.version,
-                    "sha256": champion.record["sha256"],
-                },
+                "model": champion.lineage(),
                 "runtime": champion.runtime,
             },
         )
@@ -458,11 +454,7 @@ class BatchScoreOperator(PartitionedOperator):
         )
         progress.done()
         lineage = {
-            "model": {
-                "name": champion.name,
-                "version": champion.version,
-                "sha256": champion.record["sha256"],
-            },
+            "model": champion.lineage(),
             "shard": {"index": self.shard, "of": self.num_shards},
             "runtime": champion.runtime,
         }
@@ -578,6 +570,10 @@ class _Champion:
     artifact: bytes | None
     #: the runtime scoring uses and its check (``runtime`` in XCom and lineage)
     runtime: dict[str, Any] | None = None
+
+    def lineage(self) -> dict[str, str]:
+        """Which model scored: what manifests record."""
+        return {"name": self.name, "version": self.version, "sha256": self.record["sha256"]}
 
 
 def _output_schema(features: pa.Schema, scoring: dict[str, Any]) -> pa.Schema:
