@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -408,22 +409,48 @@ def _score_in_pool(
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context(START_METHOD)
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(artifact,)
-    )
     pending: deque[tuple[int, pa.Array, Future[tuple[np.ndarray, float]]]] = deque()
-    try:
-        for index, batch in enumerate(batches):
-            _check_batch(batch, feature_names, spec.entity_key, index)
-            payload = _to_ipc(batch.select(feature_names))
-            keys = batch.column(spec.entity_key)
-            pending.append((index, keys, pool.submit(_score_ipc, payload)))
-            if len(pending) >= max_in_flight:
+    with _as_plain_process():
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(artifact,)
+        )
+        try:
+            for index, batch in enumerate(batches):
+                _check_batch(batch, feature_names, spec.entity_key, index)
+                payload = _to_ipc(batch.select(feature_names))
+                keys = batch.column(spec.entity_key)
+                pending.append((index, keys, pool.submit(_score_ipc, payload)))
+                if len(pending) >= max_in_flight:
+                    yield _collect(*pending.popleft(), spec)
+            while pending:
                 yield _collect(*pending.popleft(), spec)
-        while pending:
-            yield _collect(*pending.popleft(), spec)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _as_plain_process() -> Iterator[None]:
+    """Let a task that runs under a Celery worker start the scoring pool.
+
+    Celery's prefork pool (billiard) marks its processes daemonic and gives them
+    billiard's own authkey type; the task process Airflow forks from one inherits both.
+    ``multiprocessing`` then refuses to start children ("daemonic processes are not
+    allowed to have children") or to send the authkey to the forkserver ("Pickling an
+    AuthenticationString object is disallowed"). The daemon flag keeps a daemon's
+    children from being orphaned when it is terminated: the pool's workers are shut down
+    before this block ends, so both are made plain while it runs and restored after.
+    """
+    import multiprocessing
+    from multiprocessing.process import AuthenticationString  # type: ignore[attr-defined]
+
+    config: dict[str, Any] = multiprocessing.current_process()._config  # type: ignore[attr-defined]
+    saved = dict(config)
+    config["daemon"] = False
+    config["authkey"] = AuthenticationString(bytes(saved["authkey"]))
+    try:
+        yield
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        config.update(saved)
 
 
 def _collect(

@@ -249,6 +249,41 @@ def test_workers_score_exactly_in_order_with_bounded_read_ahead(hgb, data):
     assert np.array_equal(out.column("default_probability").to_numpy(), _expected(hgb, data))
 
 
+def _scores_in_a_celery_pool_process(artifact: bytes, table: pa.Table, results) -> None:
+    import multiprocessing
+
+    before = dict(multiprocessing.current_process()._config)
+    assert before["daemon"]
+    kwargs = {"feature_names": FEATURES, "entity_key": "customer_id", **OUTPUT}
+    batches = table.to_batches(max_chunksize=500)
+    scored = score_batches(batches, artifact=artifact, workers=2, **kwargs)
+    results.put(pa.Table.from_batches([s.batch for s in scored]).column(1).to_numpy())
+    after = multiprocessing.current_process()._config
+    assert (after["daemon"], after["authkey"]) == (True, before["authkey"])  # restored
+    assert type(after["authkey"]) is type(before["authkey"])
+
+
+def test_workers_start_from_a_celery_pool_process(hgb, data):
+    """Under CeleryExecutor the task process is forked from a billiard pool process: it
+    is daemonic and holds billiard's authkey type, both refused by multiprocessing."""
+    import billiard
+
+    context = billiard.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(
+        target=_scores_in_a_celery_pool_process,
+        args=(dump_model(hgb), data, results),
+        daemon=True,
+    )
+    process.start()
+    try:
+        scores = results.get(timeout=120)
+    finally:
+        process.join(timeout=60)
+    assert process.exitcode == 0
+    assert np.array_equal(scores, _expected(hgb, data))
+
+
 def test_worker_error_becomes_scoring_error_naming_the_batch(logistic, data):
     income = data.column("income").to_numpy().copy()
     income[1200] = np.nan
