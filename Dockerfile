@@ -10,9 +10,8 @@
 # The project is installed into the image: never through _PIP_ADDITIONAL_REQUIREMENTS,
 # which reinstalls on every container start and is meant for quick experiments only.
 #
-# There is no .dockerignore: the COPY lines below pick only what the image needs, but the
-# whole build context (including a local .venv) is still sent to the builder. Add one with
-# `.venv`, `var`, `.git` and `**/__pycache__` to make builds faster.
+# .dockerignore keeps local state (.venv, var/, .git, caches) out of the build context;
+# the COPY lines below pick only what the image needs.
 
 FROM apache/airflow:3.3.2-python3.11
 

@@ -255,6 +255,20 @@ def test_dockerfile_copies_what_exists(dockerfile: str) -> None:
             assert (REPO / source).exists(), source
 
 
+def test_dockerignore_keeps_local_state_out_but_not_what_the_image_copies(
+    dockerfile: str,
+) -> None:
+    ignored = {
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".venv", "var", ".git", "**/__pycache__"} <= ignored
+    for line in re.findall(r"^COPY\s+(.+)$", dockerfile, flags=re.MULTILINE):
+        *sources, _target = [p for p in line.split() if not p.startswith("--")]
+        assert not ignored & set(sources), sources
+
+
 def test_the_local_stack_runs_the_compose_topology(
     airflow_services: dict[str, dict], tmp_path: Path
 ) -> None:

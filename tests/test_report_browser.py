@@ -1,58 +1,43 @@
 """The HTML drift report in real headless Chromium: no console errors, charts laid out.
 
 Uses Debian's ``/usr/bin/chromium`` through Playwright for Python (no browser download).
-Fails, never skips, when either is missing. The full-page screenshot is written under
-``tmp_path`` and copied to ``$AIRFLOW_MLOPS_ARTIFACTS`` when that is set.
+Fails, never skips, when either is missing. The full-page screenshot is kept as an artifact
+(tests/browser.py).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from airflow_mlops.report import render_html
+from tests.browser import chromium, keep
 from tests.test_report import realistic_report
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-INSTALL_HINT = (
-    "install them with `make /usr/bin/chromium` (apt-get install chromium, as root) and "
-    "`.venv/bin/pip install -e '.[dev]'` (playwright; no `playwright install` needed)"
-)
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.mark.browser
 def test_html_report_opens_in_chromium_without_errors(tmp_path: Path) -> None:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail(f"Playwright for Python is not installed: {INSTALL_HINT}.")
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: {INSTALL_HINT}.")
     report = realistic_report()
     page_path = tmp_path / "drift_report.html"
     page_path.write_text(render_html(report), encoding="utf-8")
     screenshot = tmp_path / "drift_report.png"
     errors: list[str] = []
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(page_path.as_uri(), wait_until="load")
-            title = page.title()
-            sizes = page.eval_on_selector_all(
-                "svg", "svgs => svgs.map(s => [s.clientWidth, s.clientHeight])"
-            )
-            page_width = page.evaluate("document.documentElement.scrollWidth")
-            page.screenshot(path=str(screenshot), full_page=True)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(page_path.as_uri(), wait_until="load")
+        title = page.title()
+        sizes = page.eval_on_selector_all(
+            "svg", "svgs => svgs.map(s => [s.clientWidth, s.clientHeight])"
+        )
+        page_width = page.evaluate("document.documentElement.scrollWidth")
+        page.screenshot(path=str(screenshot), full_page=True)
 
     assert errors == []
     assert title == "Drift report: customer_features 2026-01-04"
@@ -60,6 +45,4 @@ def test_html_report_opens_in_chromium_without_errors(tmp_path: Path) -> None:
     assert all(width > 0 and height > 0 for width, height in sizes), sizes
     assert page_width <= 1280, "the report scrolls sideways at 1280 px"
     assert screenshot.stat().st_size > 10_000
-    if artifacts := os.environ.get("AIRFLOW_MLOPS_ARTIFACTS"):
-        Path(artifacts).mkdir(parents=True, exist_ok=True)
-        shutil.copy(screenshot, Path(artifacts) / screenshot.name)
+    keep(screenshot)

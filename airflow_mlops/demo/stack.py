@@ -43,6 +43,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def worker_hostname() -> str:
+    """The host name a worker reports for its task instances (``[core] hostname_callable``).
+
+    Both workers run on this one machine; tagging the name with the worker
+    (``w1@<fqdn>``, as its Celery hostname) lets the API show which worker ran each task,
+    as separate machines would.
+    """
+    return f"{os.environ['AIRFLOW_MLOPS_WORKER']}@{socket.getfqdn()}"
+
+
 def stack_env(workdir: Path, port: int, secret: str) -> dict[str, str]:
     """Every setting and connection the stack's processes share."""
     return {
@@ -149,6 +159,7 @@ def start(workdir: Path = DEFAULT_WORKDIR, *, customers: int = 5_000) -> dict[st
             **env,
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW_MLOPS_WORKER": f"w{n}",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",
         }
         pids[f"worker-{n}"] = _spawn(
             workdir,
