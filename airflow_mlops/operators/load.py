@@ -115,8 +115,12 @@ class PublishFeaturesOperator(PartitionedOperator):
             lineage = {**self.run_identity(context), "parts": [staged_lineage(r) for r in refs]}
         self._check_not_empty(store, paths, partition)
         batches = iter_batches(store.filesystem, paths, batch_size=self.batch_size)
+        what = f"table {self.table!r}"
         if self.unique_key:
-            batches = check_unique_keys(batches, self.unique_key, what=f"table {self.table!r}")
+            if self.contract is not None:  # contract errors first (the store's cast is then a no-op)
+                contract = self.contract
+                batches = (contract.conform(batch, what=what) for batch in batches)
+            batches = check_unique_keys(batches, self.unique_key, what=what)
         progress = Progress(f"publish {self.table}/ds={partition}", logger=self.log)
         manifest = store.publish_partition(
             self.table,
