@@ -58,9 +58,7 @@ def good() -> pa.Table:
 
 
 def replace(table: pa.Table, name: str, values: Any, type_: pa.DataType | None = None) -> pa.Table:
-    return table.set_column(
-        table.schema.get_field_index(name), name, pa.array(values, type=type_)
-    )
+    return table.set_column(table.schema.get_field_index(name), name, pa.array(values, type=type_))
 
 
 def publish(source: Any, **kwargs: Any) -> PublishFeaturesOperator:
