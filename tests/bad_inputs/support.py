@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -29,8 +31,16 @@ def snapshot(store: FeatureStore, table: str, partition: str = PARTITION) -> dic
         "versions": store.list_versions(table, partition),
         "content_sha256": manifest["content_sha256"],
         "rows": manifest["row_count"],
-        "data": store.read_partition(table, partition).to_pylist(),
+        "data_sha256": table_sha256(store.read_partition(table, partition)),
     }
+
+
+def table_sha256(table: pa.Table) -> str:
+    """A digest of a table's schema and values (NaN-safe, unlike comparing rows)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table.combine_chunks())
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
 
 
 def raised(call: Callable[[], Any]) -> BaseException:
@@ -52,7 +62,9 @@ def expect_error(
     Retryable errors pass through unchanged so Airflow retries them.
     """
     exc = raised(call)
-    original = exc.__cause__ if isinstance(exc, AirflowFailException) else exc
+    original = exc
+    if isinstance(exc, AirflowFailException) and exc.__cause__ is not None:
+        original = exc.__cause__
     assert type(original) is error, f"{type(original).__name__}: {original}"
     assert fragment in str(original), str(original)
     assert fragment in str(exc)
