@@ -259,7 +259,7 @@ class FeatureContract:
         return pa.RecordBatch.from_arrays(columns, schema=declared)
 
 
-def key_columns(key: object, *, argument: str = "unique_key") -> list[str]:
+def key_columns(key: object, *, owner: str = "check_unique_keys") -> list[str]:
     """``key`` (a column name or a sequence of them) as a list, or :class:`ArgumentError`."""
     names = [key] if isinstance(key, str) else key
     if (
@@ -269,8 +269,8 @@ def key_columns(key: object, *, argument: str = "unique_key") -> list[str]:
         or len(set(names)) < len(names)
     ):
         raise ArgumentError(
-            f"The {argument!r} parameter must be a column name or a non-empty list of distinct "
-            f"column names. Got {key!r} instead."
+            f"The 'unique_key' parameter of {owner} must be a column name or a non-empty list "
+            f"of distinct column names. Got {key!r} instead."
         )
     return list(names)
 

@@ -78,9 +78,7 @@ class PublishFeaturesOperator(PartitionedOperator):
         self.source = source
         self.contract = contract
         self.unique_key = (
-            None
-            if unique_key is None
-            else key_columns(unique_key, argument="unique_key of PublishFeaturesOperator")
+            None if unique_key is None else key_columns(unique_key, owner="PublishFeaturesOperator")
         )
         undeclared = [k for k in self.unique_key or () if contract and k not in contract.names]
         if undeclared:
@@ -117,7 +115,7 @@ class PublishFeaturesOperator(PartitionedOperator):
         batches = iter_batches(store.filesystem, paths, batch_size=self.batch_size)
         what = f"table {self.table!r}"
         if self.unique_key:
-            if self.contract is not None:  # contract errors first (the store's cast is then a no-op)
+            if self.contract is not None:  # contract errors first; the store re-casts (no-op)
                 contract = self.contract
                 batches = (contract.conform(batch, what=what) for batch in batches)
             batches = check_unique_keys(batches, self.unique_key, what=what)
