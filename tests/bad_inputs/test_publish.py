@@ -330,3 +330,21 @@ def test_empty_source_publishes_an_empty_partition_with_a_warning(
 
 def warnings(logs: list[dict[str, Any]]) -> list[str]:
     return [entry["event"] for entry in logs if entry["log_level"] == "warning"]
+
+
+def test_engine_publish_with_the_key_check_aborts_and_keeps_the_partition(feature_store, published):
+    from airflow_mlops.contract import check_unique_keys
+
+    bad = replace(good(), "customer_id", [5, 4, 3, 2, 5], pa.int64())
+
+    expect_error(
+        lambda: feature_store.publish_partition(
+            TABLE,
+            PARTITION,
+            check_unique_keys(bad.to_batches(max_chunksize=2), ["customer_id"]),
+            contract=CONTRACT,
+        ),
+        DuplicateKeyError,
+        "The data has 1 duplicate value(s) of its key (customer_id): customer_id=5 (2 rows)",
+    )
+    assert snapshot(feature_store, TABLE) == published
