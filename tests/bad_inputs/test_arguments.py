@@ -153,7 +153,8 @@ CASES = [
     pytest.param(
         lambda: drift(default_thresholds=(0.5, 0.1)),
         ArgumentError,
-        "(0.5, 0.1)",
+        "The thresholds of DriftCheckOperator (column '(default)') must be a pair (warn, fail) "
+        "of numbers with 0 <= warn <= fail. Got (0.5, 0.1) instead.",
         id="drift-thresholds-reversed",
     ),
     # -- transforms
