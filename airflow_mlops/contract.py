@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.exceptions import ArgumentError, ContractError, format_names
+from airflow_mlops.exceptions import ArgumentError, ContractError, DuplicateKeyError, format_names
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
     import pyarrow as pa
 
@@ -98,6 +98,17 @@ def _castable(actual: pa.DataType, declared: pa.DataType) -> bool:
             return (actual.tz is None) == (declared.tz is None)
         return True
     return a == "integer" and d == "floating"
+
+
+def _timezone_only(actual: pa.DataType, declared: pa.DataType) -> bool:
+    """Whether two timestamp types differ in being naive or timezone-aware."""
+    import pyarrow.types as pt
+
+    return (
+        pt.is_timestamp(actual)
+        and pt.is_timestamp(declared)
+        and ((actual.tz is None) != (declared.tz is None))
+    )
 
 
 @dataclass(frozen=True)
@@ -200,9 +211,19 @@ class FeatureContract:
         if mistyped:
             shown = [f"{n} is {a}, declared {d}" for n, (a, d) in mistyped.items()]
             parts.append(f"mistyped {len(mistyped)} column(s): {format_names(shown)}")
+        zoned = [
+            n for n in mistyped if _timezone_only(schema.field(n).type, declared.field(n).type)
+        ]
+        hint = (
+            f" Timestamps {format_names(zoned)} differ only in being timezone-naive or aware, "
+            "which is never cast silently: convert them in the query (e.g. AT TIME ZONE 'UTC') "
+            "or declare the matching timestamp type."
+            if zoned
+            else ""
+        )
         raise ContractError(
             f"The {what} does not match its feature contract: {'; '.join(parts)}. "
-            "Fix the query or transform, or update the declared contract.",
+            f"Fix the query or transform, or update the declared contract.{hint}",
             missing_columns=missing,
             unexpected_columns=unexpected,
             mistyped_columns=mistyped,
@@ -223,13 +244,97 @@ class FeatureContract:
                 "Filter or fill them upstream, or declare the column nullable.",
                 null_columns=null_columns,
             )
-        try:
-            columns = [batch.column(f.name).cast(f.type, safe=True) for f in declared]
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise ContractError(
-                f"The {what} has values that do not fit the declared types: {exc}."
-            ) from exc
+        columns = []
+        for f in declared:
+            try:
+                columns.append(batch.column(f.name).cast(f.type, safe=True))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                actual = batch.schema.field(f.name).type
+                raise ContractError(
+                    f"The {what} has values in column {f.name!r} ({actual}) that do not fit "
+                    f"its declared type {f.type}: {exc}. Fix or filter those values upstream, "
+                    "or declare a wider type.",
+                    mistyped_columns={f.name: (str(actual), str(f.type))},
+                ) from exc
         return pa.RecordBatch.from_arrays(columns, schema=declared)
+
+
+def key_columns(key: object, *, owner: str = "check_unique_keys") -> list[str]:
+    """``key`` (a column name or a sequence of them) as a list, or :class:`ArgumentError`."""
+    names = [key] if isinstance(key, str) else key
+    if (
+        not isinstance(names, list | tuple)
+        or not names
+        or not all(isinstance(n, str) and n for n in names)
+        or len(set(names)) < len(names)
+    ):
+        raise ArgumentError(
+            f"The 'unique_key' parameter of {owner} must be a column name or a non-empty list "
+            f"of distinct column names. Got {key!r} instead."
+        )
+    return list(names)
+
+
+def check_unique_keys(
+    batches: Iterable[pa.RecordBatch], key: Sequence[str], *, what: str = "data"
+) -> Iterator[pa.RecordBatch]:
+    """``batches`` passed through unchanged, checking that ``key`` identifies every row.
+
+    A null key fails at once; duplicates across all batches fail after the last batch,
+    before the consumer (e.g. a publish) can commit. Only the key columns of each batch are
+    kept until then, so memory grows with the row count at the key's width (8 bytes a row
+    for an int64 key), not with the features.
+
+    :raises DuplicateKeyError: naming the key, how many values repeat, and examples.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = key_columns(list(key))
+    kept: list[pa.RecordBatch] = []
+    for batch in batches:
+        missing = [n for n in names if n not in batch.schema.names]
+        if missing:
+            raise ContractError(
+                f"The {what} has no key column(s) {format_names(missing)}; its columns are "
+                f"{format_names(batch.schema.names, limit=30)}. Fix the unique_key or the "
+                "query.",
+                missing_columns=missing,
+            )
+        nulls = [n for n in names if batch.column(n).null_count]
+        if nulls:
+            raise DuplicateKeyError(
+                f"The {what} has null values in key column(s) {format_names(nulls)}: a null "
+                "key identifies no entity. Filter those rows upstream or fix the join that "
+                "produced them.",
+                key_columns=names,
+                duplicate_count=0,
+                examples=[],
+                null_columns=nulls,
+            )
+        kept.append(batch.select(names))
+        yield batch
+    if not kept:
+        return
+    counts = pa.Table.from_batches(kept).group_by(names).aggregate([(names[0], "count")])
+    repeated = counts.filter(pc.greater(counts.column(f"{names[0]}_count"), 1))
+    if repeated.num_rows:
+        examples = [
+            {**{n: row[n] for n in names}, "rows": row[f"{names[0]}_count"]}
+            for row in repeated.slice(0, 5).to_pylist()
+        ]
+        shown = format_names(
+            (", ".join(f"{n}={e[n]!r}" for n in names) + f" ({e['rows']} rows)" for e in examples),
+            limit=5,
+        )
+        raise DuplicateKeyError(
+            f"The {what} has {repeated.num_rows} duplicate value(s) of its key "
+            f"({format_names(names)}): {shown}. Each key must identify one row: deduplicate "
+            "upstream (e.g. GROUP BY the key or keep the latest row per key).",
+            key_columns=names,
+            duplicate_count=repeated.num_rows,
+            examples=examples,
+        )
 
 
 def schema_to_json(schema: pa.Schema) -> list[dict[str, Any]]:

@@ -117,3 +117,25 @@ class ModelVersionMismatchError(ModelLoadError):
 
 class ScoringError(AirflowMlopsError, RuntimeError):
     """A model failed while scoring a batch."""
+
+
+class DuplicateKeyError(ContractError):
+    """Rows share an entity key (or have a null one) where the key must identify each row.
+
+    :ivar key_columns: the key; :ivar duplicate_count: how many key values occur more than
+        once; :ivar examples: up to five of them, as ``{column: value}`` dicts with ``rows``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key_columns: Iterable[str],
+        duplicate_count: int,
+        examples: list[dict[str, object]],
+        null_columns: Iterable[str] = (),
+    ) -> None:
+        super().__init__(message, null_columns=null_columns)
+        self.key_columns = list(key_columns)
+        self.duplicate_count = duplicate_count
+        self.examples = examples

@@ -29,7 +29,13 @@ def validate_partition(value: object) -> str:
             return dt.date.fromisoformat(text).isoformat()
         except ValueError:
             pass
-    raise PartitionError(f"Partition must be a date written YYYY-MM-DD. Got {value!r} instead.")
+    shown = repr(value)
+    if len(shown) > 80:  # an oversized value is not echoed whole into logs
+        shown = f"{shown[:60]}… ({len(shown)} characters)"
+    raise PartitionError(
+        f"Partition must be a date written YYYY-MM-DD. Got {shown} instead. Pass a calendar "
+        "day such as 2026-01-04 (the 'partition' argument or the trigger form's date)."
+    )
 
 
 def partition_for_run(

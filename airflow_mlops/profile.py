@@ -339,10 +339,26 @@ class ReferenceProfile:
 
     @classmethod
     def from_json(cls, text: str) -> ReferenceProfile:
-        data = json.loads(text)
-        if data.pop("format", None) != FORMAT or data.pop("version", None) != FORMAT_VERSION:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ArgumentError(
+                f"The drift profile is damaged: it is not valid JSON ({exc}). Rebuild the "
+                "profile (BuildDriftProfileOperator or ProfileBuilder)."
+            ) from exc
+        if (
+            not isinstance(data, dict)
+            or data.pop("format", None) != FORMAT
+            or data.pop("version", None) != FORMAT_VERSION
+        ):
             raise ArgumentError(
                 f"This is not a version-{FORMAT_VERSION} drift profile (format {FORMAT!r}). "
                 "Rebuild the profile with ProfileBuilder."
             )
-        return cls(**data)
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ArgumentError(
+                f"The drift profile is damaged: its fields do not match the format ({exc}). "
+                "Rebuild the profile (BuildDriftProfileOperator or ProfileBuilder)."
+            ) from exc

@@ -258,17 +258,19 @@ def _check_batch(
             "check_model_inputs).",
             missing_columns=missing,
         )
-    infinite = [
-        name
+    infinite = {
+        name: count
         for name in feature_names
         if pt.is_floating(batch.schema.field(name).type)
-        and pc.any(pc.is_inf(batch.column(name))).as_py()
-    ]
+        and (count := pc.sum(pc.is_inf(batch.column(name))).as_py() or 0)
+    }
     if infinite:
+        shown = (f"{name} ({count} rows)" for name, count in infinite.items())
         raise ContractError(
             f"Batch {index} has infinite values in {len(infinite)} feature column(s): "
-            f"{format_names(infinite)}. Models are not defined on ±inf; fix the transform "
-            "(e.g. a division by zero) or replace them with nulls upstream."
+            f"{format_names(infinite)} — {format_names(shown)}. Models are not defined on "
+            "±inf; fix the transform (e.g. a division by zero) or replace them with nulls "
+            "upstream."
         )
 
 

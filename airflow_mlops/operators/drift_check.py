@@ -42,6 +42,24 @@ class DriftReportLink(BaseOperatorLink):
         return str(getattr(operator, "drift_report_url", "") or "")
 
 
+def _check_table_and_columns(
+    operator: str, table: object, columns: object, exclude: object
+) -> None:
+    """Refuse a table name that is not an identifier, and a column list given as a string."""
+    from airflow_mlops.store import validate_table_name
+
+    try:
+        validate_table_name(table)
+    except ValueError as exc:
+        raise ArgumentError(f"{operator} table: {exc}") from exc
+    for name, value in (("columns", columns), ("exclude", exclude)):
+        if isinstance(value, str):
+            raise ArgumentError(
+                f"The {name!r} parameter of {operator} must be a list of column names. "
+                f"Got the string {value!r} instead: write [{value!r}]."
+            )
+
+
 def _read(
     store: FeatureStore,
     table: str,
@@ -90,6 +108,7 @@ class BuildDriftProfileOperator(PartitionedOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        _check_table_and_columns("BuildDriftProfileOperator", table, columns, exclude)
         self.table = table
         self.profile_name = profile_name
         self.columns = list(columns) if columns else None
@@ -213,6 +232,7 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        _check_table_and_columns("DriftCheckOperator", table, columns, exclude)
         self._check_choice("reference", reference, REFERENCES)
         self._check_choice("mode", mode, MODES)
         if reference == "profile" and not profile_name:
@@ -289,7 +309,13 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
         if self.reference == "profile":
             assert self.profile_name is not None
             text = store.read_sidecar(self.table, profile_name(self.profile_name))
-            return ReferenceProfile.from_json(text.decode()), {
+            try:
+                profile = ReferenceProfile.from_json(text.decode("utf-8", errors="replace"))
+            except ArgumentError as exc:
+                raise ArgumentError(
+                    f"Drift profile {self.profile_name!r} of table {self.table!r}: {exc}"
+                ) from exc
+            return profile, {
                 "kind": "profile",
                 "name": self.profile_name,
             }

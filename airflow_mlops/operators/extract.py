@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlops.exceptions import ArgumentError
 from airflow_mlops.hooks.feature_store import FeatureStoreHook
 from airflow_mlops.hooks.sql_source import SqlSourceHook
 from airflow_mlops.operators.base import PartitionedOperator, staged_output
@@ -66,6 +67,11 @@ class SqlExtractOperator(PartitionedOperator):
         self.parameters = parameters
         self.name = name or self.task_id
         self.batch_size = self.positive_int("batch_size", batch_size)
+        if not isinstance(allow_empty, bool):
+            raise ArgumentError(
+                "The 'allow_empty' parameter of SqlExtractOperator must be True or False. "
+                f"Got {allow_empty!r} instead."
+            )
         self.allow_empty = allow_empty
         self.feature_store_conn_id = feature_store_conn_id
 
@@ -92,6 +98,14 @@ class SqlExtractOperator(PartitionedOperator):
                 allow_empty=self.allow_empty,
             )
         progress.done()
+        if written.rows == 0:
+            self.log.warning(
+                "The query of %r returned no rows for partition %s: staged an EMPTY file "
+                "(allow_empty=True). Downstream steps get no rows; check the query's filters "
+                "and the partition, or set allow_empty=False to fail instead.",
+                self.name,
+                partition,
+            )
         query_hash = query_sha256(self.sql, self.parameters)
         lineage = {
             "sources": {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.exceptions import ArgumentError, TableNameError
+from airflow_mlops.exceptions import ArgumentError, EmptyInputError, TableNameError
 from airflow_mlops.hooks.feature_store import FeatureStoreHook, feature_table_asset
 from airflow_mlops.operators.base import PartitionedOperator, staged_lineage, staged_path
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_mlops.contract import FeatureContract
+    from airflow_mlops.store import FeatureStore
 
 
 class PublishFeaturesOperator(PartitionedOperator):
@@ -31,6 +32,12 @@ class PublishFeaturesOperator(PartitionedOperator):
         outputs of a mapped task (e.g. the shards of a ``BatchScoreOperator``), published
         together as one partition in map-index order.
     :param contract: the table's declared schema.
+    :param unique_key: a column (or columns) that must identify each row: a null or
+        repeated key fails the task (``DuplicateKeyError``) and publishes nothing. The key
+        columns are held in memory until the end of the copy (8 bytes a row for an int64).
+    :param allow_empty: publish an empty partition, with a warning in the log, when the
+        source has no rows (default True); when False an empty source fails the task and
+        the current version stays.
     :param batch_size: rows per batch while copying into the table.
     :param feature_store_conn_id: the feature store connection.
 
@@ -51,10 +58,13 @@ class PublishFeaturesOperator(PartitionedOperator):
         table: str,
         source: Any,
         contract: FeatureContract | None = None,
+        unique_key: str | Sequence[str] | None = None,
+        allow_empty: bool = True,
         batch_size: int = 100_000,
         feature_store_conn_id: str = FeatureStoreHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
+        from airflow_mlops.contract import key_columns
         from airflow_mlops.store import validate_table_name
 
         try:
@@ -67,11 +77,28 @@ class PublishFeaturesOperator(PartitionedOperator):
         self.table = table
         self.source = source
         self.contract = contract
+        self.unique_key = (
+            None if unique_key is None else key_columns(unique_key, owner="PublishFeaturesOperator")
+        )
+        undeclared = [k for k in self.unique_key or () if contract and k not in contract.names]
+        if undeclared:
+            raise ArgumentError(
+                f"The 'unique_key' of PublishFeaturesOperator names column(s) "
+                f"{', '.join(undeclared)} that the contract does not declare "
+                f"({', '.join(contract.names) if contract else ''}). Fix the key or the contract."
+            )
+        if not isinstance(allow_empty, bool):
+            raise ArgumentError(
+                "The 'allow_empty' parameter of PublishFeaturesOperator must be True or False. "
+                f"Got {allow_empty!r} instead."
+            )
+        self.allow_empty = allow_empty
         self.batch_size = self.positive_int("batch_size", batch_size)
         self.feature_store_conn_id = feature_store_conn_id
         self.asset = asset
 
     def execute_partition(self, context: Context, partition: str) -> dict[str, Any]:
+        from airflow_mlops.contract import check_unique_keys
         from airflow_mlops.parquet_io import iter_batches, read_schema
         from airflow_mlops.progress import Progress
 
@@ -84,11 +111,19 @@ class PublishFeaturesOperator(PartitionedOperator):
             lineage = {**self.run_identity(context), **staged_lineage(refs[0])}
         else:
             lineage = {**self.run_identity(context), "parts": [staged_lineage(r) for r in refs]}
+        self._check_not_empty(store, paths, partition)
+        batches = iter_batches(store.filesystem, paths, batch_size=self.batch_size)
+        what = f"table {self.table!r}"
+        if self.unique_key:
+            if self.contract is not None:  # contract errors first; the store re-casts (no-op)
+                contract = self.contract
+                batches = (contract.conform(batch, what=what) for batch in batches)
+            batches = check_unique_keys(batches, self.unique_key, what=what)
         progress = Progress(f"publish {self.table}/ds={partition}", logger=self.log)
         manifest = store.publish_partition(
             self.table,
             partition,
-            iter_batches(store.filesystem, paths, batch_size=self.batch_size),
+            batches,
             schema=None if self.contract else read_schema(store.filesystem, paths[0]),
             contract=self.contract,
             lineage=lineage,
@@ -118,6 +153,30 @@ class PublishFeaturesOperator(PartitionedOperator):
             "version": summary["version"],
         }
         return summary
+
+    def _check_not_empty(self, store: FeatureStore, paths: list[str], partition: str) -> None:
+        """Refuse (``allow_empty=False``) or warn about a source without rows."""
+        import pyarrow.parquet as pq
+
+        rows = 0
+        for path in paths:
+            with store.filesystem.open_input_file(path) as handle:
+                rows += pq.ParquetFile(handle).metadata.num_rows
+        if rows:
+            return
+        if not self.allow_empty:
+            raise EmptyInputError(
+                f"PublishFeaturesOperator has no rows to publish to table {self.table!r} "
+                f"partition {partition}: the source ({', '.join(paths)}) is empty. Nothing was "
+                "published and the current version stays. Check the upstream query and "
+                "partition, or pass allow_empty=True to publish an empty partition."
+            )
+        self.log.warning(
+            "Publishing an EMPTY partition %s of table %r: the source has no rows "
+            "(allow_empty=True). Readers of this partition will get no rows.",
+            partition,
+            self.table,
+        )
 
 
 def _as_refs(source: Any) -> list[Any]:

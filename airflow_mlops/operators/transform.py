@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -139,8 +140,15 @@ class SqlTransformOperator(_StagingTransform):
         self.sql = self.non_empty_sql(sql)
         self.inputs = dict(inputs)
         self.parameters = parameters
+        if not isinstance(memory_limit, str) or not re.fullmatch(
+            r"\s*\d+(\.\d+)?\s*[KMGT]i?B\s*", memory_limit, flags=re.IGNORECASE
+        ):
+            raise ArgumentError(
+                "The 'memory_limit' parameter of SqlTransformOperator must be a size such as "
+                f"'512MB' or '2GB'. Got {memory_limit!r} instead."
+            )
         self.memory_limit = memory_limit
-        self.threads = threads
+        self.threads = self.positive_int("threads", threads)
 
     def execute_partition(self, context: Context, partition: str) -> dict[str, Any]:
         from airflow_mlops.transform import sql_transform
