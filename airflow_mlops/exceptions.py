@@ -10,6 +10,7 @@ and retries").
 
 from __future__ import annotations
 
+from concurrent.futures import BrokenExecutor
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -165,8 +166,9 @@ def is_retryable(exc: BaseException) -> bool:
     """Whether running the task again may succeed where ``exc`` failed it.
 
     The package's errors say so themselves (:attr:`AirflowMlopsError.retryable`). Foreign
-    ones: ``OSError`` (I/O, connections, timeouts, pyarrow's ``ArrowIOError``) and
-    ``MemoryError`` are retryable, except the path and permission errors of
+    ones: ``OSError`` (I/O, connections, timeouts, pyarrow's ``ArrowIOError``),
+    ``MemoryError`` and a broken worker pool (a worker process died, e.g. killed for
+    memory) are retryable, except the path and permission errors of
     :data:`NON_RETRYABLE_OS_ERRORS`; anything else (``ValueError``, ``TypeError``,
     ``KeyError``, pyarrow's ``ArrowInvalid``, duckdb's errors, unpickling errors) is a
     bug or bad input that fails the same way every time.
@@ -175,4 +177,4 @@ def is_retryable(exc: BaseException) -> bool:
         return exc.retryable
     if isinstance(exc, NON_RETRYABLE_OS_ERRORS):
         return False
-    return isinstance(exc, OSError | MemoryError)
+    return isinstance(exc, OSError | MemoryError | BrokenExecutor)

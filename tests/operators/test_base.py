@@ -7,6 +7,7 @@ import errno
 import pickle
 import re
 import sqlite3
+from concurrent.futures.process import BrokenProcessPool
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -322,6 +323,7 @@ def test_non_retryable_error_fails_without_retry(make_context, error):
         pytest.param(ConnectionResetError("reset by peer"), id="foreign-connection"),
         pytest.param(TimeoutError("timed out"), id="foreign-timeout"),
         pytest.param(MemoryError(), id="foreign-memory"),
+        pytest.param(BrokenProcessPool("a worker died"), id="foreign-broken-pool"),
         pytest.param(AirflowSkipException("skipped"), id="airflow-skip"),
         pytest.param(AirflowFailException("failed"), id="airflow-fail"),
     ],
