@@ -3,6 +3,8 @@
 ``tests/dags/test_retry_classes.py`` sets up what each task trips over (connections,
 damaged files, a staged file on a full disk) and checks, per task, the final state and
 the try number: non-retryable errors fail on try 1, retryable ones are retried (try 2).
+Airflow's failure and retry callbacks append each try's exception (and its cause) as a
+JSON line to the file named by ``RETRY_CLASSES_RECORD``, when set.
 
 Connections the test points elsewhere: ``feature_store_default`` (a fresh store),
 ``retry_registry`` (a registry with prepared models), ``retry_unreachable`` (PostgreSQL on
@@ -12,6 +14,7 @@ a closed port), ``retry_missing_sqlite`` (a SQLite file that does not exist).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from typing import Any
 
@@ -27,6 +30,25 @@ from airflow_mlops.operators import (
 )
 
 REGISTRY = "retry_registry"
+
+
+def _record(event: str) -> Any:
+    def callback(context: Any) -> None:
+        path = os.environ.get("RETRY_CLASSES_RECORD")
+        if not path:
+            return
+        error = context.get("exception")
+        line = {
+            "task_id": context["ti"].task_id,
+            "try_number": context["ti"].try_number,
+            "event": event,
+            "error": type(error).__name__,
+            "cause": type(getattr(error, "__cause__", None)).__name__,
+        }
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
+
+    return callback
 
 
 def _score(task_id: str, model_name: str, features_table: str = "retry_features") -> None:
@@ -45,7 +67,12 @@ with DAG(
     schedule=None,
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
-    default_args={"retries": 1, "retry_delay": dt.timedelta(0)},
+    default_args={
+        "retries": 1,
+        "retry_delay": dt.timedelta(0),
+        "on_failure_callback": _record("failed"),
+        "on_retry_callback": _record("up_for_retry"),
+    },
     params={"partition": partition_param(), "not_parquet": Param("", type="string")},
     tags=["test"],
 ):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -111,30 +110,19 @@ def prepared(tmp_path, monkeypatch, small_warehouse):
     return {"partition": DAY, "not_parquet": str(not_parquet)}
 
 
-def _tries(output: str) -> dict[str, list[str]]:
-    """The run's output cut into each try's log, by task: ``dag.test()`` brackets every try."""
-    tries: dict[str, list[str]] = {}
-    for task_id, log in re.findall(
-        r"\[DAG TEST\] starting task_id=(\w+).*?\n(.*?)\[DAG TEST\] end task task_id=\1",
-        output,
-        flags=re.DOTALL,
-    ):
-        tries.setdefault(task_id, []).append(log)
-    return tries
-
-
 def test_each_error_class_fails_fast_or_retries_through_airflow(
-    airflow_db, dags_folder, prepared, capfd
+    airflow_db, dags_folder, prepared, tmp_path, monkeypatch
 ):
     from airflow.dag_processing.dagbag import DagBag
 
+    record = tmp_path / "tries.jsonl"
+    monkeypatch.setenv("RETRY_CLASSES_RECORD", str(record))
     dag = DagBag(dag_folder=str(dags_folder)).get_dag("retry_classes")
     run = dag.test(
         logical_date=None,
         run_after=dt.datetime(2026, 1, 11, 3, tzinfo=dt.UTC),
         run_conf=prepared,
     )
-    output = "".join(capfd.readouterr())
 
     tis = {ti.task_id: ti for ti in run.get_task_instances()}
     outcome = {task_id: (tis[task_id].state, tis[task_id].try_number) for task_id in EXPECTED}
@@ -144,11 +132,19 @@ def test_each_error_class_fails_fast_or_retries_through_airflow(
     assert outcome == expected
     assert (tis["extract_ok"].state, tis["fill_disk"].state) == ("success", "success")
 
-    # each try failed on the expected class; only non-retryable ones became AirflowFailException
-    tries = _tries(output)
-    for task_id, (error, retried) in EXPECTED.items():
-        logs = tries[task_id]
-        assert len(logs) == (2 if retried else 1), task_id
-        for log in logs:
-            assert re.search(rf"^(\w+\.)*{error}: ", log, flags=re.MULTILINE), (task_id, log)
-            assert (f"AirflowFailException: {error}: " in log) is not retried, (task_id, log)
+    # what Airflow's callbacks saw on each try: fail-fast on try 1, or a retry then a failure
+    tries: dict[str, list[tuple[int, str, str]]] = {}
+    for line in record.read_text().splitlines():
+        event = json.loads(line)
+        error = event["cause"] if event["error"] == "AirflowFailException" else event["error"]
+        tries.setdefault(event["task_id"], []).append(
+            (event["try_number"], event["event"], event["error"] + ":" + error)
+        )
+    assert {task_id: tries.get(task_id) for task_id in EXPECTED} == {
+        task_id: (
+            [(1, "up_for_retry", f"{error}:{error}"), (2, "failed", f"{error}:{error}")]
+            if retried
+            else [(1, "failed", f"AirflowFailException:{error}")]
+        )
+        for task_id, (error, retried) in EXPECTED.items()
+    }
