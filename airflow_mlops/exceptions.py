@@ -26,6 +26,36 @@ def format_names(names: Iterable[str], limit: int = 10) -> str:
     return shown
 
 
+#: Foreign ``OSError`` subclasses that name a path or permission problem: configuration
+#: or state that waiting does not change (other ``OSError``\ s — timeouts, lost
+#: connections, a full disk, EIO — are retryable).
+NON_RETRYABLE_OS_ERRORS: tuple[type[OSError], ...] = (
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+    NotADirectoryError,
+    IsADirectoryError,
+)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether running the task again may succeed where ``exc`` failed it.
+
+    The package's errors say so themselves (:attr:`AirflowMlopsError.retryable`). Foreign
+    ones: ``OSError`` (I/O, connections, timeouts, pyarrow's ``ArrowIOError``),
+    ``MemoryError`` and a broken worker pool (a worker process died, e.g. killed for
+    memory) are retryable, except the path and permission errors of
+    :data:`NON_RETRYABLE_OS_ERRORS`; anything else (``ValueError``, ``TypeError``,
+    ``KeyError``, pyarrow's ``ArrowInvalid``, duckdb's errors, unpickling errors) is a
+    bug or bad input that fails the same way every time.
+    """
+    if isinstance(exc, AirflowMlopsError):
+        return exc.retryable
+    if isinstance(exc, NON_RETRYABLE_OS_ERRORS):
+        return False
+    return isinstance(exc, OSError | MemoryError | BrokenExecutor)
+
+
 class AirflowMlopsError(Exception):
     """Base class of every error this package raises."""
 
@@ -148,33 +178,3 @@ class ModelVersionMismatchError(ModelLoadError):
 
 class ScoringError(AirflowMlopsError, RuntimeError):
     """A model failed while scoring a batch."""
-
-
-#: Foreign ``OSError`` subclasses that name a path or permission problem: configuration
-#: or state that waiting does not change (other ``OSError``\ s — timeouts, lost
-#: connections, a full disk, EIO — are retryable).
-NON_RETRYABLE_OS_ERRORS: tuple[type[OSError], ...] = (
-    FileNotFoundError,
-    FileExistsError,
-    PermissionError,
-    NotADirectoryError,
-    IsADirectoryError,
-)
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Whether running the task again may succeed where ``exc`` failed it.
-
-    The package's errors say so themselves (:attr:`AirflowMlopsError.retryable`). Foreign
-    ones: ``OSError`` (I/O, connections, timeouts, pyarrow's ``ArrowIOError``),
-    ``MemoryError`` and a broken worker pool (a worker process died, e.g. killed for
-    memory) are retryable, except the path and permission errors of
-    :data:`NON_RETRYABLE_OS_ERRORS`; anything else (``ValueError``, ``TypeError``,
-    ``KeyError``, pyarrow's ``ArrowInvalid``, duckdb's errors, unpickling errors) is a
-    bug or bad input that fails the same way every time.
-    """
-    if isinstance(exc, AirflowMlopsError):
-        return exc.retryable
-    if isinstance(exc, NON_RETRYABLE_OS_ERRORS):
-        return False
-    return isinstance(exc, OSError | MemoryError | BrokenExecutor)
