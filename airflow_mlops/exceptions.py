@@ -1,12 +1,16 @@
 """The package's exceptions: one module, so callers catch by meaning, not by origin.
 
-Every error is either *non-retryable* (bad data, bad schema, bad model, bad arguments:
-running again gives the same failure) or *retryable* (I/O and connection trouble).
-Operators turn non-retryable errors into ``AirflowFailException`` at their edge.
+Every error is either *non-retryable* (bad data, bad schema, bad model, bad arguments,
+bad configuration, damaged files: running again gives the same failure) or *retryable*
+(I/O and connection trouble that time can fix). :func:`is_retryable` decides, for the
+package's errors and for foreign ones; operators turn non-retryable errors into
+``AirflowFailException`` at their edge. The table is in ``docs/operators.md`` ("Errors
+and retries").
 """
 
 from __future__ import annotations
 
+from concurrent.futures import BrokenExecutor
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,6 +24,36 @@ def format_names(names: Iterable[str], limit: int = 10) -> str:
     if len(items) > limit:
         shown += f" and {len(items) - limit} more"
     return shown
+
+
+#: Foreign ``OSError`` subclasses that name a path or permission problem: configuration
+#: or state that waiting does not change (other ``OSError``\ s — timeouts, lost
+#: connections, a full disk, EIO — are retryable).
+NON_RETRYABLE_OS_ERRORS: tuple[type[OSError], ...] = (
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+    NotADirectoryError,
+    IsADirectoryError,
+)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether running the task again may succeed where ``exc`` failed it.
+
+    The package's errors say so themselves (:attr:`AirflowMlopsError.retryable`). Foreign
+    ones: ``OSError`` (I/O, connections, timeouts, pyarrow's ``ArrowIOError``),
+    ``MemoryError`` and a broken worker pool (a worker process died, e.g. killed for
+    memory) are retryable, except the path and permission errors of
+    :data:`NON_RETRYABLE_OS_ERRORS`; anything else (``ValueError``, ``TypeError``,
+    ``KeyError``, pyarrow's ``ArrowInvalid``, duckdb's errors, unpickling errors) is a
+    bug or bad input that fails the same way every time.
+    """
+    if isinstance(exc, AirflowMlopsError):
+        return exc.retryable
+    if isinstance(exc, NON_RETRYABLE_OS_ERRORS):
+        return False
+    return isinstance(exc, OSError | MemoryError | BrokenExecutor)
 
 
 class AirflowMlopsError(Exception):
@@ -80,6 +114,33 @@ class StoreError(AirflowMlopsError, OSError):
     """The feature store could not be read or written. Retryable."""
 
     retryable = True
+
+
+class StoreCorruptionError(StoreError):
+    """A store or registry file (ref, alias, manifest) is damaged. Not retryable.
+
+    Reading the same bytes again gives the same failure: restore the file or rewrite it
+    (publish the partition again, promote a version to the alias).
+    """
+
+    retryable = False
+
+
+class StoreAccessError(StoreError):
+    """The store's root or a path in it is not usable by this process. Not retryable.
+
+    Permissions, or a file where a directory should be: a deployment problem that
+    waiting does not fix.
+    """
+
+    retryable = False
+
+
+class SourceConfigurationError(AirflowMlopsError, ValueError):
+    """The source connection points at nothing usable (e.g. a missing SQLite file).
+
+    Not retryable: fix the connection's settings.
+    """
 
 
 class PartitionNotFoundError(AirflowMlopsError, LookupError):

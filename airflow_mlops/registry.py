@@ -44,6 +44,7 @@ from airflow_mlops.exceptions import (
     ModelLoadError,
     ModelNotFoundError,
     ModelVersionMismatchError,
+    StoreCorruptionError,
     StoreError,
     format_names,
 )
@@ -447,7 +448,7 @@ class ModelRegistry:
             state = json.loads(data.decode("utf-8"))
             return {"version": str(state["version"]), "history": list(state["history"])}
         except (ValueError, KeyError, TypeError) as exc:
-            raise StoreError(
+            raise StoreCorruptionError(
                 f"The alias file {path} is damaged ({exc!r}). Restore it, or promote a "
                 "version to rewrite it."
             ) from exc

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from concurrent.futures import BrokenExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -353,7 +354,7 @@ def _score_in_process(
         start = time.perf_counter()
         try:
             scores = _score_frame(model, _features_frame(batch, feature_names))
-        except ScoringError:
+        except (ScoringError, MemoryError):  # MemoryError: retryable, not the model's fault
             raise
         except Exception as exc:
             raise _scoring_failed(index, exc) from exc
@@ -465,6 +466,8 @@ def _collect(
         scores, seconds = future.result()
     except ScoringError as exc:
         raise ScoringError(f"Scoring batch {index} failed: {exc}") from exc
+    except (BrokenExecutor, MemoryError):  # a worker died (often for memory): retryable
+        raise
     except Exception as exc:
         raise _scoring_failed(index, exc) from exc
     return ScoredBatch(_assemble(keys, scores, spec), seconds)

@@ -5,8 +5,21 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.exceptions import SourceConnectionError, SourceQueryError
-from airflow_mlops.sql_source import DEFAULT_BATCH_SIZE, BatchStream, check_batch_size, excerpt
+from airflow_mlops.exceptions import (
+    AirflowMlopsError,
+    SourceConfigurationError,
+    SourceConnectionError,
+    SourceQueryError,
+)
+from airflow_mlops.sql_source import (
+    DEFAULT_BATCH_SIZE,
+    BatchStream,
+    check_batch_size,
+    excerpt,
+    leaks,
+    redact,
+    secret_forms,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,16 +41,29 @@ class DbApiSource:
     :param connect: opens a new DB-API connection (called once per stream).
     :param name: how the source appears in logs and messages (never a password).
     :param lookahead_batches: how many extra batches may be held to type all-null columns.
+    :param secrets: strings redacted from every message (the connection's password).
     """
 
     dialect = "dbapi"
+    #: Driver messages that mean "busy or flaky, try again later" (SQLite's among them).
+    transient_markers: tuple[str, ...] = (
+        "database is locked",
+        "database table is locked",
+        "disk i/o error",
+    )
 
     def __init__(
-        self, connect: Callable[[], Any], *, name: str, lookahead_batches: int = 3
+        self,
+        connect: Callable[[], Any],
+        *,
+        name: str,
+        lookahead_batches: int = 3,
+        secrets: Sequence[str | None] = (),
     ) -> None:
         self._connect_fn = connect
         self._name = name
         self._lookahead_batches = lookahead_batches
+        self._secrets = secret_forms(secrets)
 
     def describe(self) -> str:
         return f"{self.dialect} {self._name}"
@@ -72,11 +98,21 @@ class DbApiSource:
     def _connect(self) -> Any:
         try:
             return self._connect_fn()
+        except AirflowMlopsError:
+            raise
         except Exception as exc:
             raise SourceConnectionError(
-                f"Cannot connect to {self.describe()} ({type(exc).__name__}: {exc}). Check the "
+                f"Cannot connect to {self.describe()} ({self._message(exc)}). Check the "
                 "connection's settings and that the database is reachable; the task will retry."
-            ) from exc
+            ) from self._cause(exc)
+
+    def _message(self, exc: BaseException) -> str:
+        """``Type: message`` of a driver error, secrets redacted."""
+        return redact(f"{type(exc).__name__}: {exc}", self._secrets)
+
+    def _cause(self, exc: BaseException) -> BaseException | None:
+        """``exc`` to chain, or None when its text holds a secret (tracebacks show causes)."""
+        return None if leaks(exc, self._secrets) else exc
 
     def _batches(self, rows: RowBatches, sql: str) -> Iterator[pa.RecordBatch]:
         with self._query_errors(sql):
@@ -86,17 +122,21 @@ class DbApiSource:
     def _query_errors(self, sql: str) -> Iterator[None]:
         try:
             yield
-        except (SourceQueryError, SourceConnectionError):
+        except AirflowMlopsError:
             raise
-        except ConnectionError as exc:
-            raise SourceConnectionError(
-                f"{self.describe()} lost its connection ({exc}). Query: {excerpt(sql)}"
-            ) from exc
         except Exception as exc:
+            transient = isinstance(exc, ConnectionError | TimeoutError) or any(
+                marker in str(exc).lower() for marker in self.transient_markers
+            )
+            if transient:
+                raise SourceConnectionError(
+                    f"{self.describe()} lost its connection or is busy ({self._message(exc)}); "
+                    f"the task will retry. Query: {excerpt(sql)}"
+                ) from self._cause(exc)
             raise SourceQueryError(
-                f"{self.describe()} failed on the query ({type(exc).__name__}: {exc}). Fix the "
+                f"{self.describe()} failed on the query ({self._message(exc)}). Fix the "
                 f"query or its parameters. Query: {excerpt(sql)}"
-            ) from exc
+            ) from self._cause(exc)
 
 
 class SqliteSource(DbApiSource):
@@ -105,7 +145,8 @@ class SqliteSource(DbApiSource):
     Parameters use SQLite's own binding (``:name`` or ``?``). SQLite has no date or
     timestamp type: such columns arrive as text, for the transform step to cast.
 
-    :param path: the database file; it must exist.
+    :param path: the database file; it must exist (a missing file is a configuration
+        error, :class:`SourceConfigurationError`, not retried).
     """
 
     dialect = "sqlite"
@@ -118,8 +159,14 @@ class SqliteSource(DbApiSource):
         import pathlib
         import sqlite3
 
-        uri = pathlib.Path(self.path).absolute().as_uri() + "?mode=ro"
-        return sqlite3.connect(uri, uri=True)
+        file = pathlib.Path(self.path).absolute()
+        if not file.is_file():
+            what = "is not a file" if file.exists() else "does not exist"
+            raise SourceConfigurationError(
+                f"The SQLite database {file} {what}. Point the connection's 'host' at an "
+                "existing database file; retrying will not help."
+            )
+        return sqlite3.connect(file.as_uri() + "?mode=ro", uri=True)
 
 
 class RowBatches:

@@ -9,13 +9,22 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.exceptions import ArgumentError, SourceConnectionError, SourceQueryError
+from airflow_mlops.exceptions import (
+    AirflowMlopsError,
+    ArgumentError,
+    SourceConfigurationError,
+    SourceConnectionError,
+    SourceQueryError,
+)
 from airflow_mlops.sql_source import (
     DEFAULT_BATCH_SIZE,
     BatchStream,
     check_batch_size,
     excerpt,
+    leaks,
     rechunk,
+    redact,
+    secret_forms,
 )
 
 if TYPE_CHECKING:
@@ -43,6 +52,15 @@ _CONNECTION_LOST_MARKERS = (
     "could not send data",
     "connection to server",
     "no connection to the server",
+)
+#: Phrases libpq uses when the connection's settings are wrong (not worth a retry).
+_CONFIGURATION_MARKERS = (
+    "password authentication failed",
+    "authentication failed for user",
+    "no pg_hba.conf entry",
+    "does not exist",  # database "x" / role "x"
+    "invalid connection option",
+    "invalid sslmode value",
 )
 
 
@@ -124,10 +142,10 @@ class PostgresSource:
             info = conninfo_to_dict(uri)
         except psycopg.Error as exc:
             raise ArgumentError(
-                f"Not a valid libpq URI for PostgresSource: {_redact(str(exc), uri)}"
+                f"Not a valid libpq URI for PostgresSource: {redact(str(exc), [uri])}"
             ) from None
         self._uri = uri
-        self._password = str(info.get("password") or "")
+        self._secrets = secret_forms([str(info.get("password") or "")])
         self._batch_size_hint_bytes = batch_size_hint_bytes
         self._prefetch_batches = prefetch_batches
         host = info.get("host") or info.get("hostaddr") or "localhost"
@@ -173,10 +191,16 @@ class PostgresSource:
         try:
             return adbc.connect(self._uri)
         except Exception as exc:
+            cause = None if self._leaks(exc) else exc
+            if any(marker in str(exc) for marker in _CONFIGURATION_MARKERS):
+                raise SourceConfigurationError(
+                    f"Cannot connect to {self._description} ({self._message(exc)}). Fix the "
+                    "connection's database, user or password; retrying will not help."
+                ) from cause
             raise SourceConnectionError(
                 f"Cannot connect to {self._description} ({self._message(exc)}). Check the host, "
                 "port, credentials and that the server accepts connections; the task will retry."
-            ) from (None if self._leaks(exc) else exc)
+            ) from cause
 
     def _batches(
         self, batches: Iterator[pa.RecordBatch], sql: str, batch_size: int
@@ -194,7 +218,7 @@ class PostgresSource:
 
         try:
             yield
-        except (SourceQueryError, SourceConnectionError):
+        except AirflowMlopsError:
             if resources is not None:
                 resources.close()
             raise
@@ -218,10 +242,10 @@ class PostgresSource:
         text = " ".join(text.split())
         if sqlstate and sqlstate not in text:
             text += f" (SQLSTATE {sqlstate})"
-        return _redact(text, self._password)
+        return redact(text, self._secrets)
 
     def _leaks(self, exc: BaseException) -> bool:
-        return bool(self._password) and self._password in str(exc)
+        return leaks(exc, self._secrets)
 
 
 def _sql_for_copy(sql: str) -> str:
@@ -235,10 +259,6 @@ def _is_connection_trouble(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return "error:" not in text and any(marker in text for marker in _CONNECTION_LOST_MARKERS)
-
-
-def _redact(text: str, secret: str) -> str:
-    return text.replace(secret, "***") if secret else text
 
 
 def storage_schema(schema: pa.Schema) -> pa.Schema:

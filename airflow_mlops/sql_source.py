@@ -131,6 +131,27 @@ def excerpt(sql: str, limit: int = SQL_EXCERPT_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def secret_forms(secrets: Sequence[str | None]) -> list[str]:
+    """Each secret as written and URL-encoded (as in a URI), longest first, for redaction."""
+    from urllib.parse import quote, quote_plus
+
+    forms = {form for s in secrets if s for form in (s, quote(s, safe=""), quote_plus(s))}
+    return sorted(forms, key=len, reverse=True)
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret (see :func:`secret_forms`) replaced by ``***``."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def leaks(exc: BaseException, secrets: Sequence[str]) -> bool:
+    """Whether ``exc``'s message or repr holds a secret (then it must not be chained)."""
+    text = f"{exc} {exc!r}"
+    return any(secret in text for secret in secrets)
+
+
 def check_batch_size(batch_size: int) -> None:
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ArgumentError(f"batch_size must be an int >= 1. Got {batch_size!r} instead.")

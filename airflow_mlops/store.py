@@ -32,6 +32,8 @@ from airflow_mlops.exceptions import (
     ArgumentError,
     ChecksumMismatchError,
     PartitionNotFoundError,
+    StoreAccessError,
+    StoreCorruptionError,
     StoreError,
     TableNameError,
     format_names,
@@ -536,7 +538,10 @@ class FeatureStore:
             try:
                 return read_ref(self._fs, path)
             except (ValueError, KeyError, TypeError) as exc:
-                raise StoreError(f"The partition ref {path} is damaged ({exc!r}).") from exc
+                raise StoreCorruptionError(
+                    f"The partition ref {path} is damaged ({exc!r}). Restore it from a backup, "
+                    "or delete it and publish the partition again."
+                ) from exc
 
     def _require_ref(self, table: str, partition: str) -> PartitionRef:
         ref = self._read_ref(table, partition)
@@ -570,6 +575,11 @@ class FeatureStore:
                     manifest: dict[str, Any] = json.loads(stream.read().decode("utf-8"))
             except FileNotFoundError as exc:
                 raise _vanished(path) from exc
+            except ValueError as exc:
+                raise StoreCorruptionError(
+                    f"The manifest {path} is damaged ({exc!r}). Roll back to an earlier "
+                    "version or publish the partition again."
+                ) from exc
         return manifest
 
     def _write_files(
@@ -717,11 +727,19 @@ def _vanished(path: str) -> StoreError:
 
 @contextlib.contextmanager
 def as_store_error(path: str, action: str) -> Iterator[None]:
-    """Turn an ``OSError`` into a retryable :class:`StoreError` naming ``path``."""
+    """Turn an ``OSError`` into a :class:`StoreError` naming ``path``.
+
+    Retryable, except permission and path-type errors (:class:`StoreAccessError`).
+    """
     try:
         yield
     except AirflowMlopsError:
         raise
+    except (PermissionError, NotADirectoryError, IsADirectoryError) as exc:
+        raise StoreAccessError(
+            f"Could not {action} {path}: {exc}. Check that the store's root is a directory "
+            "this process may read and write."
+        ) from exc
     except OSError as exc:
         raise StoreError(
             f"Could not {action} {path}: {exc}. This may be transient; retry."

@@ -31,9 +31,10 @@ from airflow_mlops.exceptions import (
     ModelLoadError,
     ModelNotFoundError,
     ModelVersionMismatchError,
+    StoreCorruptionError,
 )
 from airflow_mlops.parquet_io import file_sha256
-from airflow_mlops.registry import LoadedModel, ModelRegistry
+from airflow_mlops.registry import ALIASES_DIR, LoadedModel, ModelRegistry
 from airflow_mlops.registry_records import library_versions
 
 CONTRACT = FeatureContract.from_dict(
@@ -463,6 +464,16 @@ def test_damaged_record(registry: ModelRegistry) -> None:
 
     with pytest.raises(ModelLoadError, match=re.escape("is damaged")):
         registry.load("credit", version="v0001")
+
+
+def test_damaged_alias_is_a_non_retryable_corruption_error(registry: ModelRegistry) -> None:
+    register(registry, aliases=["champion"])
+    alias = Path(registry.root) / "credit" / ALIASES_DIR / "champion.json"
+    alias.write_text('{"version": "v0001", "hist')
+
+    with pytest.raises(StoreCorruptionError, match=re.escape(f"The alias file {alias}")) as info:
+        registry.load("credit")
+    assert not info.value.retryable
 
 
 def replace_artifact(registry: ModelRegistry, payload: bytes) -> None:

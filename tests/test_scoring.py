@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import re
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,7 +17,13 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from airflow_mlops.accelerate import compile_tree_model, unverified_reason
 from airflow_mlops.artifacts import dump_model
 from airflow_mlops.contract import FeatureContract
-from airflow_mlops.exceptions import ArgumentError, ContractError, ModelLoadError, ScoringError
+from airflow_mlops.exceptions import (
+    ArgumentError,
+    ContractError,
+    ModelLoadError,
+    ScoringError,
+    is_retryable,
+)
 from airflow_mlops.scoring import (
     check_model_inputs,
     score_batches,
@@ -297,6 +305,21 @@ def test_worker_that_cannot_load_the_artifact_fails_clearly(data):
     message = re.escape("Scoring batch 0 failed") + ".*could not be unpickled"
     with pytest.raises(ScoringError, match=message):
         _score(data.to_batches(), artifact=b"not a joblib file", workers=2)
+
+
+class DyingModel:
+    """Kills its worker process while scoring, as the kernel's OOM killer would."""
+
+    classes_ = np.array([0, 1])
+
+    def predict_proba(self, frame):
+        os._exit(1)
+
+
+def test_a_dead_worker_is_a_retryable_error_not_a_scoring_error(data):
+    with pytest.raises(BrokenProcessPool) as info:
+        _score(data.to_batches(), artifact=dump_model(DyingModel()), workers=2)
+    assert is_retryable(info.value)
 
 
 # ---------------------------------------------------------------- compiled tree models

@@ -20,7 +20,12 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from airflow_mlops.exceptions import ArgumentError, SourceConnectionError, SourceQueryError
+from airflow_mlops.exceptions import (
+    ArgumentError,
+    SourceConfigurationError,
+    SourceConnectionError,
+    SourceQueryError,
+)
 from airflow_mlops.parquet_io import write_batches
 from airflow_mlops.sql_dbapi import DbApiSource, SqliteSource
 from airflow_mlops.sql_postgres import PostgresSource, bind_postgres_parameters
@@ -225,12 +230,42 @@ def test_error_message_keeps_only_the_start_of_a_long_query(events_db: str) -> N
     assert sql not in str(info.value)
 
 
-def test_missing_sqlite_file_is_a_connection_error_and_is_not_created(tmp_path: Path) -> None:
+def test_missing_sqlite_file_is_a_configuration_error_and_is_not_created(tmp_path: Path) -> None:
     path = tmp_path / "absent.db"
-    with pytest.raises(SourceConnectionError, match=re.escape(f"sqlite {path}")) as info:
+    with pytest.raises(
+        SourceConfigurationError, match=re.escape(f"The SQLite database {path} does not exist")
+    ) as info:
         SqliteSource(str(path)).stream("SELECT 1")
-    assert info.value.retryable
+    assert not info.value.retryable
     assert not path.exists()
+
+
+def test_locked_sqlite_database_is_a_retryable_connection_error(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE t (x INTEGER)")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    try:
+        source = DbApiSource(lambda: sqlite3.connect(path, timeout=0), name="locked")
+        with pytest.raises(SourceConnectionError, match="database is locked") as info:
+            source.stream("SELECT * FROM t")
+    finally:
+        writer.close()
+    assert info.value.retryable
+
+
+def test_driver_errors_never_carry_the_password(tmp_path: Path) -> None:
+    secret = "pw-9f3c1e7d-SECRET"
+
+    def connect() -> sqlite3.Connection:
+        raise sqlite3.OperationalError(f"cannot log in as user:{secret}@db")
+
+    source = DbApiSource(connect, name="secretive", secrets=[secret])
+    with pytest.raises(SourceConnectionError) as info:
+        source.stream("SELECT 1")
+    assert secret not in str(info.value)
+    assert info.value.__cause__ is None
 
 
 def test_statement_without_result_set_is_a_query_error(events_db: str) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import airflow_mlops
+from airflow_mlops import parquet_io
 from airflow_mlops.contract import FeatureContract
 from airflow_mlops.exceptions import (
     ArgumentError,
@@ -23,6 +25,8 @@ from airflow_mlops.exceptions import (
     EmptyInputError,
     PartitionError,
     PartitionNotFoundError,
+    StoreAccessError,
+    StoreCorruptionError,
     StoreError,
     TableNameError,
 )
@@ -462,13 +466,45 @@ def test_verify(store: FeatureStore, root: Path) -> None:
     assert info.value.actual != info.value.expected
 
 
-def test_write_failure_is_a_retryable_store_error(store: FeatureStore, root: Path) -> None:
+def test_path_type_problem_is_a_non_retryable_store_access_error(
+    store: FeatureStore, root: Path
+) -> None:
     (root / "t" / "_versions").mkdir(parents=True)
     (root / "t" / "_versions" / f"ds={DAY}").write_text("not a directory")
 
-    with pytest.raises(StoreError, match=re.escape(f"ds={DAY}")) as info:
+    with pytest.raises(StoreAccessError, match=re.escape(f"ds={DAY}")) as info:
+        store.publish_partition("t", DAY, make_batches(1))
+    assert not info.value.retryable
+
+
+def test_disk_full_is_a_retryable_store_error(
+    store: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(parquet_io, "write_batches", full)
+    with pytest.raises(StoreError, match="No space left on device") as info:
         store.publish_partition("t", DAY, make_batches(1))
     assert info.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("damage", "what"),
+    [
+        pytest.param("_refs/ds={day}.json", "partition ref", id="ref"),
+        pytest.param("_versions/ds={day}/{version}/_manifest.json", "manifest", id="manifest"),
+    ],
+)
+def test_damaged_ref_or_manifest_is_a_non_retryable_corruption_error(
+    store: FeatureStore, root: Path, damage: str, what: str
+) -> None:
+    version = store.publish_partition("t", DAY, make_batches(1))["version"]
+    (root / "t" / damage.format(day=DAY, version=version)).write_text('{"current": ')
+
+    with pytest.raises(StoreCorruptionError, match=f"The {what} .* is damaged") as info:
+        store.read_partition("t", DAY)
+    assert not info.value.retryable
 
 
 @pytest.mark.parametrize(

@@ -65,4 +65,4 @@ class SqlSourceHook(BaseHook):
                     f"SQLite connection {self.sql_conn_id!r} has no database path in 'host'."
                 )
             return SqliteSource(conn.host)
-        return DbApiSource(conn.get_hook().get_conn, name=self.sql_conn_id)
+        return DbApiSource(conn.get_hook().get_conn, name=self.sql_conn_id, secrets=[conn.password])

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, Param
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_mlops.exceptions import AirflowMlopsError, ArgumentError
+from airflow_mlops.exceptions import ArgumentError, is_retryable
 from airflow_mlops.partition import partition_for_run, validate_partition
 
 if TYPE_CHECKING:
@@ -28,16 +28,23 @@ def partition_param(
 
 @contextmanager
 def fail_fast() -> Iterator[None]:
-    """Turn the package's non-retryable errors into ``AirflowFailException`` (no retries).
+    """Turn every non-retryable error into ``AirflowFailException`` (the task fails, no retry).
 
-    Retryable ones (I/O, connections) and foreign exceptions pass through unchanged.
+    :func:`~airflow_mlops.exceptions.is_retryable` decides, for the package's errors and
+    foreign ones alike (a pyarrow ``ArrowInvalid`` or a ``KeyError`` fails fast, an
+    ``OSError`` retries). Retryable errors and Airflow's own exceptions (skip, defer,
+    fail, timeouts) pass through unchanged.
     """
     try:
         yield
-    except AirflowMlopsError as exc:
-        if exc.retryable:
+    except Exception as exc:
+        if is_retryable(exc) or _is_airflow_exception(exc):
             raise
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _is_airflow_exception(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".", 1)[0] == "airflow"
 
 
 class PartitionedOperator(BaseOperator):

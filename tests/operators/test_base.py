@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import pickle
 import re
+import sqlite3
+from concurrent.futures.process import BrokenProcessPool
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+import duckdb
+import pyarrow as pa
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_mlops.exceptions import (
     AirflowMlopsError,
     ArgumentError,
+    ChecksumMismatchError,
     ContractError,
     EmptyInputError,
+    ModelLoadError,
+    ModelNotFoundError,
+    ModelVersionMismatchError,
     PartitionError,
     PartitionNotFoundError,
+    ScoringError,
+    SourceConfigurationError,
     SourceConnectionError,
     SourceQueryError,
+    StoreAccessError,
+    StoreCorruptionError,
     StoreError,
+    TableNameError,
     TransformError,
+    is_retryable,
 )
 from airflow_mlops.operators.base import (
     PartitionedOperator,
@@ -257,14 +273,35 @@ def test_bad_partition_lag_days_is_refused(lag):
     "error",
     [
         pytest.param(ArgumentError("bad argument"), id="argument"),
+        pytest.param(PartitionError("bad day"), id="partition"),
+        pytest.param(TableNameError("bad table"), id="table-name"),
         pytest.param(ContractError("bad schema", missing_columns=["a"]), id="contract"),
         pytest.param(EmptyInputError("no rows"), id="empty-input"),
-        pytest.param(PartitionNotFoundError("no partition"), id="partition-not-found"),
         pytest.param(SourceQueryError("bad query"), id="source-query"),
+        pytest.param(SourceConfigurationError("no such file"), id="source-configuration"),
+        pytest.param(StoreCorruptionError("damaged ref"), id="store-corruption"),
+        pytest.param(StoreAccessError("permission denied"), id="store-access"),
+        pytest.param(PartitionNotFoundError("no partition"), id="partition-not-found"),
         pytest.param(TransformError("bad transform"), id="transform"),
+        pytest.param(
+            ChecksumMismatchError("tampered", path="p", expected="a", actual="b"), id="checksum"
+        ),
+        pytest.param(ModelNotFoundError("no model"), id="model-not-found"),
+        pytest.param(ModelLoadError("cannot unpickle"), id="model-load"),
+        pytest.param(ModelVersionMismatchError("sklearn 0.1"), id="model-version-mismatch"),
+        pytest.param(ScoringError("predict_proba raised"), id="scoring"),
+        pytest.param(pa.ArrowInvalid("bad cast"), id="foreign-arrow-invalid"),
+        pytest.param(pa.ArrowTypeError("bad type"), id="foreign-arrow-type"),
+        pytest.param(KeyError("column"), id="foreign-key-error"),
+        pytest.param(RuntimeError("a bug"), id="foreign-runtime-error"),
+        pytest.param(pickle.UnpicklingError("bad pickle"), id="foreign-unpickling"),
+        pytest.param(duckdb.ConversionException("bad value"), id="foreign-duckdb"),
+        pytest.param(sqlite3.OperationalError("no such table: t"), id="foreign-sqlite3"),
+        pytest.param(FileNotFoundError(2, "No such file", "/s/x.parquet"), id="foreign-missing"),
+        pytest.param(PermissionError(13, "Permission denied", "/s"), id="foreign-permission"),
     ],
 )
-def test_non_retryable_package_error_fails_without_retry(make_context, error):
+def test_non_retryable_error_fails_without_retry(make_context, error):
     operator = RecordingOperator(task_id="t", error=error)
 
     with pytest.raises(
@@ -273,6 +310,7 @@ def test_non_retryable_package_error_fails_without_retry(make_context, error):
         render_and_execute(operator, make_context())
 
     assert excinfo.value.__cause__ is error
+    assert not is_retryable(error)
 
 
 @pytest.mark.parametrize(
@@ -280,17 +318,34 @@ def test_non_retryable_package_error_fails_without_retry(make_context, error):
     [
         pytest.param(StoreError("disk full"), id="store"),
         pytest.param(SourceConnectionError("server gone"), id="source-connection"),
-        pytest.param(RuntimeError("not ours"), id="foreign-error"),
+        pytest.param(OSError(errno.ENOSPC, "No space left on device"), id="foreign-os-error"),
+        pytest.param(pa.ArrowIOError("S3 timeout"), id="foreign-arrow-io"),
+        pytest.param(ConnectionResetError("reset by peer"), id="foreign-connection"),
+        pytest.param(TimeoutError("timed out"), id="foreign-timeout"),
+        pytest.param(MemoryError(), id="foreign-memory"),
+        pytest.param(BrokenProcessPool("a worker died"), id="foreign-broken-pool"),
+        pytest.param(AirflowSkipException("skipped"), id="airflow-skip"),
+        pytest.param(AirflowFailException("failed"), id="airflow-fail"),
     ],
 )
-def test_retryable_and_foreign_errors_propagate_unchanged(make_context, error):
+def test_retryable_and_airflow_errors_propagate_unchanged(make_context, error):
     operator = RecordingOperator(task_id="t", error=error)
 
     with pytest.raises(type(error)) as excinfo:
         render_and_execute(operator, make_context())
 
     assert excinfo.value is error
-    assert not isinstance(error, AirflowMlopsError) or error.retryable
+
+
+def test_every_package_error_class_is_classified():
+    """A new class must be added to one of the lists above (and docs/operators.md)."""
+    retryable = {StoreError, SourceConnectionError}
+    classes = {AirflowMlopsError, *_subclasses(AirflowMlopsError)}
+    assert {c for c in classes if c.retryable} == retryable
+
+
+def _subclasses(cls: type) -> set[type]:
+    return {sub for direct in cls.__subclasses__() for sub in {direct, *_subclasses(direct)}}
 
 
 def test_run_identity_names_dag_run_task_and_try(make_context):
