@@ -13,6 +13,7 @@ refused before scoring with a :class:`ContractError` naming the column.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import deque
 from concurrent.futures import BrokenExecutor
@@ -435,13 +436,19 @@ def _score_in_pool(
 def _as_plain_process() -> Iterator[None]:
     """Let a task that runs under a Celery worker start the scoring pool.
 
-    Celery's prefork pool (billiard) marks its processes daemonic and gives them
-    billiard's own authkey type; the task process Airflow forks from one inherits both.
-    ``multiprocessing`` then refuses to start children ("daemonic processes are not
-    allowed to have children") or to send the authkey to the forkserver ("Pickling an
-    AuthenticationString object is disallowed"). The daemon flag keeps a daemon's
-    children from being orphaned when it is terminated: the pool's workers are shut down
-    before this block ends, so both are made plain while it runs and restored after.
+    - Celery's prefork pool (billiard) marks its processes daemonic and gives them
+      billiard's own authkey type; the task process Airflow forks from one inherits both.
+      ``multiprocessing`` then refuses to start children ("daemonic processes are not
+      allowed to have children") or to send the authkey to the fork server ("Pickling an
+      AuthenticationString object is disallowed"). The daemon flag keeps a daemon's
+      children from being orphaned when it is terminated: the pool's workers are shut down
+      before this block ends.
+    - Each new worker re-runs the parent's ``__main__``: in a task process that is the
+      ``airflow`` command, whose import fails there (task processes are denied the
+      metadata DB settings). The workers only need this module, so ``__main__`` is not
+      named to them.
+
+    All three are restored when the block ends.
     """
     import multiprocessing
     from multiprocessing.process import AuthenticationString  # type: ignore[attr-defined]
@@ -450,10 +457,16 @@ def _as_plain_process() -> Iterator[None]:
     saved = dict(config)
     config["daemon"] = False
     config["authkey"] = AuthenticationString(bytes(saved["authkey"]))
+    main = sys.modules["__main__"]
+    main_file = vars(main).pop("__file__", None)
+    main_spec, main.__spec__ = getattr(main, "__spec__", None), None
     try:
         yield
     finally:
         config.update(saved)
+        if main_file is not None:
+            main.__file__ = main_file
+        main.__spec__ = main_spec
 
 
 def _collect(

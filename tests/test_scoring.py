@@ -292,6 +292,44 @@ def test_workers_start_from_a_celery_pool_process(hgb, data):
     assert np.array_equal(scores, _expected(hgb, data))
 
 
+UNIMPORTABLE_MAIN = """
+if __name__ != "__main__":  # like the `airflow` command in a task process
+    raise RuntimeError("this main module cannot be imported again")
+import sys
+import pyarrow as pa, pyarrow.parquet as pq
+from airflow_mlops.scoring import score_batches
+
+table = pq.read_table(sys.argv[2])
+scored = score_batches(
+    table.to_batches(max_chunksize=500), artifact=open(sys.argv[1], "rb").read(), workers=2,
+    feature_names=%r, entity_key="customer_id", threshold=0.3, positive="decline",
+    negative="approve",
+)
+pq.write_table(pa.Table.from_batches([s.batch for s in scored]), sys.argv[3])
+"""
+
+
+def test_workers_do_not_rerun_the_main_module(hgb, data, tmp_path):
+    """Each worker would re-run the parent's ``__main__``: under Airflow, the ``airflow``
+    command, whose import fails in a task process."""
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    script = tmp_path / "main.py"
+    script.write_text(UNIMPORTABLE_MAIN % (FEATURES,))
+    (tmp_path / "model.joblib").write_bytes(dump_model(hgb))
+    pq.write_table(data, tmp_path / "data.parquet")
+    paths = [str(tmp_path / name) for name in ("model.joblib", "data.parquet", "out.parquet")]
+    done = subprocess.run(
+        [sys.executable, str(script), *paths], capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    scores = pq.read_table(tmp_path / "out.parquet").column(1).to_numpy()
+    assert np.array_equal(scores, _expected(hgb, data))
+
+
 def test_worker_error_becomes_scoring_error_naming_the_batch(logistic, data):
     income = data.column("income").to_numpy().copy()
     income[1200] = np.nan
