@@ -19,6 +19,7 @@ from airflow_mlops.demo.environment import connection_json
 from airflow_mlops.exceptions import (
     ContractError,
     EmptyInputError,
+    SourceConfigurationError,
     SourceConnectionError,
     SourceQueryError,
     TransformError,
@@ -65,7 +66,7 @@ def published(warehouse, feature_store, make_context) -> dict[str, Any]:
     return snapshot(feature_store, TABLE)
 
 
-def unreachable_sqlite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+def missing_sqlite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     missing = tmp_path / "no_such_dir" / "warehouse.db"
     monkeypatch.setenv("AIRFLOW_CONN_SQLITE_DOWN", connection_json("sqlite", host=str(missing)))
     return "sqlite_down"
@@ -129,10 +130,10 @@ CASES = [
         id="empty-extract-refused",
     ),
     pytest.param(
-        {"conn_id": unreachable_sqlite},
-        SourceConnectionError,
-        "unable to open database file). Check the connection's settings",
-        id="unreachable-sqlite",
+        {"conn_id": missing_sqlite},
+        SourceConfigurationError,
+        "does not exist. Point the connection's 'host' at an existing database file",
+        id="missing-sqlite-file",
     ),
     pytest.param(
         {"conn_id": unreachable_postgres},

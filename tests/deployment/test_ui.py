@@ -4,6 +4,7 @@ the run succeed; and find the provider's connection type, with its fields, in th
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import pytest
@@ -12,6 +13,7 @@ from tests.browser import chromium, keep
 from tests.deployment.conftest import customers_on, unpause, wait_for_run
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from playwright.sync_api import Page
@@ -22,13 +24,19 @@ PARTITION = "2026-01-24"
 TIMEOUT_MS = 30_000
 
 
-def _login(page: Page, base_url: str, password: str) -> None:
-    page.goto(f"{base_url}/")
-    page.wait_for_url("**/auth/login**", timeout=TIMEOUT_MS)
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/auth/login" not in url, timeout=TIMEOUT_MS)
+@contextmanager
+def _signed_in(base_url: str, password: str) -> Iterator[Page]:
+    """A UI page signed in as admin through the login form."""
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(f"{base_url}/")
+        page.wait_for_url("**/auth/login**")
+        page.get_by_label("Username").fill("admin")
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(lambda url: "/auth/login" not in url)
+        yield page
 
 
 def test_a_run_triggered_from_the_ui_form_publishes_the_chosen_day(
@@ -36,11 +44,7 @@ def test_a_run_triggered_from_the_ui_form_publishes_the_chosen_day(
 ):
     unpause(api, "daily_customer_features")
     screenshot = tmp_path / "ui_trigger_run_succeeded.png"
-    with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(TIMEOUT_MS)
-        _login(page, base_url, admin_password)
-
+    with _signed_in(base_url, admin_password) as page:
         page.goto(f"{base_url}/dags/daily_customer_features")
         page.get_by_role("button", name="Trigger Dag").click()
         form = page.get_by_role("dialog")
@@ -82,11 +86,7 @@ def test_the_connection_form_offers_the_provider_types_and_fields(
     base_url, admin_password, connection_type, fields, tmp_path: Path
 ):
     screenshot = tmp_path / f"ui_connection_{connection_type.replace(' ', '_').lower()}.png"
-    with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(TIMEOUT_MS)
-        _login(page, base_url, admin_password)
-
+    with _signed_in(base_url, admin_password) as page:
         page.goto(f"{base_url}/connections")
         page.get_by_role("button", name="Add Connection").click()
         form = page.get_by_role("dialog")
