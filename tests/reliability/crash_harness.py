@@ -11,6 +11,7 @@ test process check every read. The seed is in every assertion message:
 from __future__ import annotations
 
 import os
+import queue
 import random
 import signal
 import subprocess
@@ -57,6 +58,8 @@ class WriterHost:
             cwd=REPO,
         )
         self.output: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
         self._until("ready")
 
     def __enter__(self) -> WriterHost:
@@ -94,13 +97,33 @@ class WriterHost:
         self.process.stdin.write(line + "\n")
         self.process.stdin.flush()
 
-    def _until(self, prefix: str) -> str:
+    def warm(self, tag: int) -> None:
+        """Publish once in the host itself, so that the children inherit lazy imports."""
+        self._send(f"warm {tag}")
+        self._until("warmed")
+
+    def _pump(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
+            self._lines.put(line.strip())
+        self._lines.put(None)
+
+    def _until(self, prefix: str, timeout: float = 120.0) -> str:
+        """The next line starting with ``prefix``; other lines go to :attr:`output`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.process.kill()
+                raise TimeoutError(
+                    f"no {prefix!r} from the writer host: {self.output[-5:]}"
+                ) from None
+            if line is None:
+                raise RuntimeError(f"writer host exited before {prefix!r}: {self.output[-5:]}")
             if line.startswith(prefix):
-                return line.strip()
-            self.output.append(line.strip())
-        raise RuntimeError(f"writer host exited before {prefix!r}; output: {self.output[-5:]}")
+                return line
+            self.output.append(line)
 
 
 @dataclass

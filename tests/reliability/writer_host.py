@@ -8,6 +8,7 @@ factory (called once, in this process) imports what the writer needs and returns
   print ``pid <pid>``.
 - ``once <tag>…``: fork one child per tag; they start together, each calls
   ``write(tag)`` once and exits; print ``pid <pid>`` for each.
+- ``warm <tag>``: call ``write(tag)`` in the host itself (lazy imports happen once).
 - ``reap <pid>``: wait for the child, print ``reaped <pid> <status>``.
 
 Children print ``begin <tag>`` before and ``end <tag>`` after every publish, so a trial
@@ -47,11 +48,14 @@ def _child(write: Callable[[int], object], tags: Iterable[int]) -> None:
     os._exit(status)
 
 
-def _fork(write: Callable[[int], object], tags: Iterable[int], gate: int | None = None) -> int:
+def _fork(
+    write: Callable[[int], object], tags: Iterable[int], gate: tuple[int, int] | None = None
+) -> int:
     pid = os.fork()
     if pid == 0:
         if gate is not None:
-            os.read(gate, 1)  # returns when the parent closes the gate: all start together
+            os.close(gate[1])
+            os.read(gate[0], 1)  # returns when the parent closes its end: all start together
         _child(write, tags)
     return pid
 
@@ -66,12 +70,15 @@ def main() -> None:
         if command == "loop":
             say(f"pid {_fork(write, itertools.count(int(args[0])))}")
         elif command == "once":
-            gate, opener = os.pipe()
+            gate = os.pipe()
             pids = [_fork(write, [int(tag)], gate) for tag in args]
-            os.close(opener)
-            os.close(gate)
+            os.close(gate[1])
+            os.close(gate[0])
             for pid in pids:
                 say(f"pid {pid}")
+        elif command == "warm":
+            write(int(args[0]))
+            say("warmed")
         elif command == "reap":
             _, status = os.waitpid(int(args[0]), 0)
             say(f"reaped {args[0]} {status}")

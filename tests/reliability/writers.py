@@ -77,7 +77,7 @@ def feature_publisher(
     return write
 
 
-def task_context(task_id: str, try_number: int) -> dict[str, Any]:
+def task_context(task_id: str, try_number: int, partition: str = DAY) -> dict[str, Any]:
     """The parts of the task runner's context the operators use (as tests/operators do)."""
     ti = SimpleNamespace(
         dag_id="crash_dag",
@@ -90,7 +90,7 @@ def task_context(task_id: str, try_number: int) -> dict[str, Any]:
     return {
         "ti": ti,
         "params": {},
-        "partition": DAY,
+        "partition": partition,
         "outlet_events": defaultdict(lambda: SimpleNamespace(extra=None)),
     }
 
@@ -150,7 +150,7 @@ def drift_reporter() -> Callable[[int], object]:
             profile_name="reference",
             exclude=["customer_id"],
             partition=PROFILE_DAYS[tag % 3],
-        ).execute(task_context("profile", tag))
+        ).execute(task_context("profile", tag, PROFILE_DAYS[tag % 3]))
         return DriftCheckOperator(
             task_id="drift",
             table=FEATURES,
