@@ -192,11 +192,16 @@ def registry_writer(root: str) -> Callable[[int], object]:
     return write
 
 
-def alias_promoter(root: str) -> Callable[[int], object]:
+def alias_promoter(root: str, object_store: bool = False) -> Callable[[int], object]:
     """``promote(MODEL, "champion", f"v{tag:04d}")``: the tag names the version."""
     from airflow_mlops.registry import ModelRegistry
 
-    registry = ModelRegistry(root)
+    if object_store:
+        from tests.reliability.object_store import object_store_filesystem
+
+        registry = ModelRegistry(root, filesystem=object_store_filesystem())
+    else:
+        registry = ModelRegistry(root)
 
     def write(tag: int) -> object:
         return registry.promote(MODEL, "champion", f"v{tag:04d}")
