@@ -10,6 +10,9 @@ Layout under ``<root>/<model>/``::
 A version exists once its record does: a register killed midway leaves a directory
 without ``model.json`` that no reader lists and no new version reuses. An alias file is
 replaced in one atomic step (``os.replace`` locally, a single PUT on an object store).
+Locally, under the lock, every register, promote and rollback first deletes what killed
+writers left: temp alias files, and (register, below the version it claims) directories
+without a record.
 
 An artifact is pickle underneath, and unpickling runs code. :meth:`ModelRegistry.load`
 and :meth:`ModelRegistry.artifact_bytes` therefore compare the artifact's SHA-256 and size
@@ -64,7 +67,13 @@ from airflow_mlops.registry_records import (
     validate_version,
 )
 from airflow_mlops.store import as_store_error
-from airflow_mlops.store_refs import fsync_dir, partition_lock, temp_name, write_json
+from airflow_mlops.store_refs import (
+    fsync_dir,
+    partition_lock,
+    remove_temps,
+    temp_name,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -202,6 +211,7 @@ class ModelRegistry:
         record["size"] = len(payload)
         with self._locked(name):
             version = self._claim_version(name)
+            self._remove_leftovers(name, below=version)
             record["version"] = version
             record["created_at"] = dt.datetime.now(dt.UTC).isoformat()
             self._write_version(name, version, payload, record)
@@ -226,6 +236,7 @@ class ModelRegistry:
         name, alias = validate_name(name), validate_name(alias, "An alias name")
         version = validate_version(version)
         with self._locked(name):
+            self._remove_leftovers(name)
             self.record(name, version)
             before = self._read_alias(name, alias)
             state = self._move_alias(name, alias, version)
@@ -241,6 +252,7 @@ class ModelRegistry:
         """
         name, alias = validate_name(name), validate_name(alias, "An alias name")
         with self._locked(name):
+            self._remove_leftovers(name)
             state = self._require_alias(name, alias)
             history = state["history"]
             if len(history) < 2:
@@ -404,6 +416,22 @@ class ModelRegistry:
                 elif self._fs.get_file_info(directory).type == pafs.FileType.NotFound:
                     return version
                 number += 1
+
+    def _remove_leftovers(self, name: str, below: str | None = None) -> None:
+        """Locally, under the lock: delete temp alias files and, with ``below``, version
+        dirs under it without a record (killed registers). Failures only warn."""
+        if not self._local:  # no lock: a temp or a dir may be a concurrent writer's
+            return
+        try:
+            remove_temps(f"{self._model_dir(name)}/{ALIASES_DIR}")
+            if below is None:
+                return
+            for info in self._version_dirs(name):
+                record = f"{info.path}/{RECORD_FILE}"
+                if int(info.base_name[1:]) < int(below[1:]) and not os.path.exists(record):
+                    self._fs.delete_dir(info.path)
+        except OSError as exc:
+            _log.warning("Could not remove leftovers of killed writers of %r: %s", name, exc)
 
     def _write_version(
         self, name: str, version: str, payload: bytes, record: dict[str, Any]

@@ -4,7 +4,7 @@ Layout under ``<root>/<table>/``::
 
     _versions/ds=<day>/<version>/part-00000-<version>.parquet …, _manifest.json
     _refs/ds=<day>.json      {"current": <version>, "history": [<versions>, newest last]}
-    _locks/ds=<day>.lock     (local filesystem only)
+    _locks/ds=<day>.lock     (local filesystem only; sidecars' under _locks/_sidecars/)
     ds=<day> -> _versions/ds=<day>/<version>   (local only: relative symlink, the Hive view)
 
 The ref is the source of truth; our read API always goes through it. On a local
@@ -421,10 +421,21 @@ class FeatureStore:
         """Store ``payload`` as ``name`` beside ``table`` (or one partition); its path.
 
         Replaced atomically, like a ref; plain Parquet readers skip it (``_sidecars``).
+        Locally, writers of one sidecar are serialised with an ``flock`` and each deletes
+        the temp files killed writers left.
         """
         path = self._sidecar_path(table, name, partition)
-        with as_store_error(path, "write"):
-            write_atomic(self._fs, path, payload, local=self._local)
+        if not self._local:
+            with as_store_error(path, "write"):
+                write_atomic(self._fs, path, payload, local=False)
+            return path
+        where = f"/ds={partition}" if partition is not None else ""
+        lock = f"{self._table_dir(table)}/_locks/_sidecars{where}/{name}.lock"
+        with as_store_error(path, "lock"), partition_lock(lock):
+            with as_store_error(path, "write"):
+                write_atomic(self._fs, path, payload, local=True)
+            with contextlib.suppress(OSError):
+                remove_temps(path.rsplit("/", 1)[0], name)
         return path
 
     def read_sidecar(self, table: str, name: str, *, partition: str | None = None) -> bytes:

@@ -156,13 +156,14 @@ def temp_name(final_name: str) -> str:
     return f".{final_name}{_TEMP_MARK}{secrets.token_hex(4)}"
 
 
-def remove_temps(directory: str, final_name: str) -> int:
-    """Delete leftover temp files or symlinks of ``final_name`` in ``directory``."""
-    prefix = f".{final_name}{_TEMP_MARK}"
+def remove_temps(directory: str, final_name: str | None = None) -> int:
+    """Delete leftover temp files or symlinks of ``final_name`` (default: of any name) in
+    ``directory``. Only under the lock that serialises the writers of those names."""
+    prefix = f".{final_name}{_TEMP_MARK}" if final_name else "."
     removed = 0
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(directory):
-            if entry.name.startswith(prefix):
+            if entry.name.startswith(prefix) and _TEMP_MARK in entry.name:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
                     removed += 1

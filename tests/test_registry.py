@@ -279,6 +279,30 @@ def test_a_version_without_record_is_not_listed_nor_reused(registry: ModelRegist
     assert registry.list_versions("credit") == ["v0001"]
     assert register(registry)["version"] == "v0003"
     assert registry.list_versions("credit") == ["v0001", "v0003"]
+    assert not crashed.exists()  # the next register deleted what the killed one left
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        pytest.param(lambda r: r.promote("credit", "champion", "v0001"), id="promote"),
+        pytest.param(lambda r: r.rollback("credit", "champion"), id="rollback"),
+        pytest.param(lambda r: register(r, aliases=["challenger"]), id="register"),
+    ],
+)
+def test_alias_writes_delete_temp_alias_files_of_killed_writers(
+    registry: ModelRegistry, action: Any
+) -> None:
+    register(registry, aliases=["champion"])
+    register(registry, aliases=["champion"])
+    aliases = Path(registry.root) / "credit" / "_aliases"
+    (aliases / ".champion.json.tmp-0badc0de").write_text('{"version": ')
+    (aliases / ".challenger.json.tmp-0badc0de").write_text("")
+
+    action(registry)
+
+    expected = sorted(f"{alias}.json" for alias in registry.aliases("credit"))
+    assert sorted(p.name for p in aliases.iterdir()) == expected
 
 
 def test_concurrent_registers_get_distinct_versions(registry: ModelRegistry) -> None:

@@ -555,6 +555,14 @@ def test_sidecars_sit_beside_tables_and_partitions(store: FeatureStore, root: Pa
     assert store.sidecar_uri("t", "drift_report.html", partition=DAY) == f"file://{path}"
     store.write_sidecar("t", "profile.json", b"{}")
     assert store.read_sidecar("t", "profile.json") == b"{}"
+    # a writer killed between its temp file and the rename leaves the temp: the next removes it
+    sidecars = root / "t" / "_sidecars"
+    (sidecars / ".profile.json.tmp-0badc0de").write_bytes(b"{")
+    (sidecars / f"ds={DAY}" / ".drift_report.html.tmp-0badc0de").write_bytes(b"<ht")
+    store.write_sidecar("t", "profile.json", b"{}")
+    store.write_sidecar("t", "drift_report.html", b"<html>3</html>", partition=DAY)
+    assert sorted(p.name for p in sidecars.iterdir()) == [f"ds={DAY}", "profile.json"]
+    assert os.listdir(sidecars / f"ds={DAY}") == ["drift_report.html"]
     assert store.list_partitions("t") == [DAY]
     assert pq.read_table(store.partition_path("t", DAY)).num_rows == 3
     with pytest.raises(PartitionNotFoundError, match=re.escape("No 'missing.json' is stored")):
