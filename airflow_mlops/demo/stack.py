@@ -31,6 +31,9 @@ DEFAULT_WORKDIR = REPO / "var" / "stack"
 PG = "postgresql://postgres@127.0.0.1:5432"
 METADATA_DB = "airflow_mlops_stack"
 WAREHOUSE_DB = "airflow_mlops_warehouse"
+#: the warehouse connection's password: the local server's trust auth ignores it, and the
+#: deployment tests check that no log, XCom, manifest or report of the stack holds it
+WAREHOUSE_PASSWORD = "stack-warehouse-pw-51c9e0"
 #: processes this interpreter started, reaped by :func:`stop`
 _RUNNING: dict[int, subprocess.Popen[bytes]] = {}
 #: the Airflow components, as in docker-compose.airflow.yml (tests check both agree)
@@ -69,7 +72,12 @@ def stack_env(workdir: Path, port: int, secret: str) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
         "AIRFLOW_CONN_WAREHOUSE": connection_json(
-            "postgres", host="127.0.0.1", port=5432, login="postgres", schema=WAREHOUSE_DB
+            "postgres",
+            host="127.0.0.1",
+            port=5432,
+            login="postgres",
+            password=WAREHOUSE_PASSWORD,
+            schema=WAREHOUSE_DB,
         ),
         "AIRFLOW_CONN_FEATURE_STORE_DEFAULT": connection_json(
             "feature_store", extra={"root": str(workdir / "feature_store"), "keep_versions": 3}

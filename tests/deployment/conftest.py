@@ -4,6 +4,7 @@ CeleryExecutor on Redis, two workers), stopped by PID at the end, also on failur
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -17,15 +18,37 @@ from airflow_mlops.store import FeatureStore
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 
 @pytest.fixture(scope="package")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The stack; after the package's tests, no output of it may hold the warehouse
+    password: task and component logs, feature store, registry, metadata DB."""
     workdir = tmp_path_factory.mktemp("stack")
     try:
         yield stack.start(workdir, customers=2_000)
+        _assert_password_never_written(workdir)
     finally:
         stack.stop(workdir)
+
+
+def _assert_password_never_written(workdir: Path) -> None:
+    secret = stack.WAREHOUSE_PASSWORD.encode()
+    # stack.json is the stack's own configuration (its env), as airflow.cfg would be
+    files = [p for p in workdir.rglob("*") if p.is_file() and p.name != "stack.json"]
+    leaks = [str(p) for p in files if secret in p.read_bytes()]
+    dump = subprocess.run(
+        ["pg_dump", "--data-only", f"{stack.PG}/{stack.METADATA_DB}"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    if secret in dump:
+        leaks.append(f"metadata database {stack.METADATA_DB}")
+    task_logs = [p for p in files if "dag_id=" in str(p)]
+    assert len(task_logs) > 50, f"only {len(task_logs)} task logs under {workdir}"
+    assert b"xcom" in dump  # the dump holds the tables, XCom included
+    assert leaks == [], leaks
 
 
 @pytest.fixture(scope="package")
