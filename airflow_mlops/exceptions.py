@@ -38,6 +38,14 @@ NON_RETRYABLE_OS_ERRORS: tuple[type[OSError], ...] = (
 )
 
 
+def shown_value(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for a message; an oversized value is cut, not echoed whole into logs."""
+    shown = repr(value)
+    if len(shown) > limit:
+        shown = f"{shown[: limit - 20]}… ({len(shown)} characters)"
+    return shown
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Whether running the task again may succeed where ``exc`` failed it.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from airflow_mlops.exceptions import PartitionError
+from airflow_mlops.exceptions import PartitionError, shown_value
 
 _PARTITION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -29,12 +29,10 @@ def validate_partition(value: object) -> str:
             return dt.date.fromisoformat(text).isoformat()
         except ValueError:
             pass
-    shown = repr(value)
-    if len(shown) > 80:  # an oversized value is not echoed whole into logs
-        shown = f"{shown[:60]}… ({len(shown)} characters)"
     raise PartitionError(
-        f"Partition must be a date written YYYY-MM-DD. Got {shown} instead. Pass a calendar "
-        "day such as 2026-01-04 (the 'partition' argument or the trigger form's date)."
+        f"Partition must be a date written YYYY-MM-DD. Got {shown_value(value)} instead. "
+        "Pass a calendar day such as 2026-01-04 (the 'partition' argument or the trigger "
+        "form's date)."
     )
 
 

@@ -37,6 +37,7 @@ from airflow_mlops.exceptions import (
     StoreError,
     TableNameError,
     format_names,
+    shown_value,
 )
 from airflow_mlops.partition import days_between, validate_partition
 from airflow_mlops.store_publish import (
@@ -91,7 +92,7 @@ def validate_table_name(value: object) -> str:
     raise TableNameError(
         "A feature table name must start with a letter or underscore and contain only "
         f"letters, digits and underscores (at most 128 characters; {_STAGING!r} is reserved). "
-        f"Got {value!r} instead."
+        f"Got {shown_value(value, limit=200)} instead."
     )
 
 

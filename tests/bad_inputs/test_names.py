@@ -82,6 +82,12 @@ CASES = [
         engine_publish("t" * 129), TableNameError, "at most 128 characters", id="table-oversized"
     ),
     pytest.param(
+        engine_publish("t" * 100_000),
+        TableNameError,
+        "… (100002 characters) instead",
+        id="table-huge-not-echoed",
+    ),
+    pytest.param(
         engine_publish("_staging"), TableNameError, "'_staging' is reserved", id="table-reserved"
     ),
     # -- table names, refused when the DAG is parsed
