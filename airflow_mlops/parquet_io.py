@@ -116,6 +116,22 @@ def write_batches(
     return WrittenFile(path=path, rows=rows, bytes=size, sha256=sha)
 
 
+def stored_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` as Parquet stores it and gives it back: Parquet has no seconds unit, so
+    ``timestamp[s]`` becomes ``timestamp[ms]`` (the same instants); other types are kept."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            field.with_type(pa.timestamp("ms", tz=field.type.tz))
+            if pa.types.is_timestamp(field.type) and field.type.unit == "s"
+            else field
+            for field in schema
+        ],
+        metadata=schema.metadata,
+    )
+
+
 def open_writer(filesystem: pafs.FileSystem, path: str, schema: pa.Schema) -> pq.ParquetWriter:
     """A Parquet writer with the package's settings, for push-style writing."""
     import pyarrow.parquet as pq

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlops import __version__
 from airflow_mlops.contract import schema_to_json
 from airflow_mlops.exceptions import ArgumentError, ContractError, EmptyInputError, format_names
+from airflow_mlops.parquet_io import stored_schema
 from airflow_mlops.store_refs import version_created
 
 if TYPE_CHECKING:
@@ -87,7 +88,10 @@ def prepare_stream(
             "column of the store's Hive layout. Rename it.",
             unexpected_columns=[PARTITION_COLUMN],
         )
-    return stream, schema
+    stored = stored_schema(schema)  # what readers get back, as the manifest records it
+    if not stored.equals(schema):
+        stream = (batch.cast(stored) for batch in stream)
+    return stream, stored
 
 
 def _cast(batch: pa.RecordBatch, schema: pa.Schema, what: str) -> pa.RecordBatch:
