@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.exceptions import ArgumentError, TransformError
+from airflow_mlops.exceptions import ArgumentError, TransformError, is_retryable
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -96,6 +96,8 @@ def map_batches(
         try:
             result = function(arg)
         except Exception as exc:
+            if is_retryable(exc):  # I/O trouble in the function (a timeout, a lost mount)
+                raise
             name = getattr(function, "__qualname__", repr(function))
             raise TransformError(f"The transform function {name} raised {exc!r}.") from exc
         return _as_record_batch(result)

@@ -103,6 +103,19 @@ def test_map_batches_wraps_function_errors():
         list(batches)
 
 
+def test_map_batches_lets_io_errors_of_the_function_through_to_be_retried():
+    schema = pa.schema([("x", pa.int64())])
+
+    def lookup(batch):
+        if batch.num_rows:
+            raise TimeoutError("the enrichment service did not answer")
+        return batch
+
+    _, batches = map_batches(lookup, iter([pa.record_batch({"x": [1]})]), input_schema=schema)
+    with pytest.raises(TimeoutError, match="did not answer"):
+        list(batches)
+
+
 def test_map_batches_refuses_unknown_format():
     with pytest.raises(ArgumentError, match="'arrow' or 'pandas'"):
         map_batches(lambda b: b, iter([]), input_schema=pa.schema([]), batch_format="polars")
