@@ -65,6 +65,14 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["integer", "null"], "default": 3, "minimum": 1},
                         "description": "Previous versions kept for rollback (at least 1).",
                     },
+                    "retention_grace_seconds": {
+                        "label": "Retention grace (seconds)",
+                        "schema": {"type": ["number", "null"], "default": 60, "minimum": 0},
+                        "description": (
+                            "How long the files of a version that left history stay for "
+                            "readers still reading them (set it above your longest read)."
+                        ),
+                    },
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["host", "schema", "login", "password", "port", "extra"],

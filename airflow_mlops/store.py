@@ -167,6 +167,11 @@ class FeatureStore:
         return self._fs
 
     @property
+    def retention_grace(self) -> float:
+        """Seconds the files of a version that left history are kept for late readers."""
+        return self._grace.total_seconds()
+
+    @property
     def root(self) -> str:
         """The store's root as a path in :attr:`filesystem`."""
         return self._root or "/"

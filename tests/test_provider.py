@@ -25,7 +25,11 @@ def test_entry_point_resolves_to_provider_info():
 @pytest.mark.parametrize(
     ("conn_type", "fields"),
     [
-        pytest.param("feature_store", {"root", "keep_versions"}, id="feature-store"),
+        pytest.param(
+            "feature_store",
+            {"root", "keep_versions", "retention_grace_seconds"},
+            id="feature-store",
+        ),
         pytest.param("model_registry", {"root", "on_version_mismatch"}, id="model-registry"),
     ],
 )

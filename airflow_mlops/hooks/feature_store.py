@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseHook
 
@@ -17,10 +17,13 @@ class FeatureStoreHook(BaseHook):
     """Opens the feature store a connection points at.
 
     The connection (type ``feature_store``) carries the store root — a local path or an
-    object-storage URI — and how many versions per partition to keep for rollback::
+    object-storage URI —, how many versions per partition to keep for rollback, and how
+    long the files of a version that left history stay for readers still reading them
+    (``retention_grace_seconds``, default 60)::
 
         AIRFLOW_CONN_FEATURE_STORE_DEFAULT='{"conn_type": "feature_store",
-            "extra": {"root": "/data/features", "keep_versions": 3}}'
+            "extra": {"root": "/data/features", "keep_versions": 3,
+                      "retention_grace_seconds": 900}}'
 
     :param feature_store_conn_id: the connection id.
     """
@@ -48,17 +51,22 @@ class FeatureStoreHook(BaseHook):
                 f"Connection {self.feature_store_conn_id!r} has no store root. Set its "
                 "'root' field (extra.root) to a local path or an object-storage URI."
             )
-        keep = extra_field(extra, self.conn_type, "keep_versions")
-        if keep in (None, ""):
-            return FeatureStore(str(root))
-        try:
-            keep_versions = int(keep)
-        except (TypeError, ValueError):
-            raise ArgumentError(
-                f"Connection {self.feature_store_conn_id!r} has keep_versions={keep!r}; it must "
-                "be a whole number >= 1."
-            ) from None
-        return FeatureStore(str(root), keep_versions=keep_versions)
+        settings: dict[str, Any] = {}
+        for field, parameter, kind, rule in (
+            ("keep_versions", "keep_versions", int, "a whole number >= 1"),
+            ("retention_grace_seconds", "retention_grace", float, "a number of seconds >= 0"),
+        ):
+            value = extra_field(extra, self.conn_type, field)
+            if value in (None, ""):
+                continue
+            try:
+                settings[parameter] = kind(value)
+            except (TypeError, ValueError):
+                raise ArgumentError(
+                    f"Connection {self.feature_store_conn_id!r} has {field}={value!r}; it must "
+                    f"be {rule}."
+                ) from None
+        return FeatureStore(str(root), **settings)
 
 
 def feature_table_asset(table: str, feature_store_conn_id: str = "feature_store_default") -> Asset:

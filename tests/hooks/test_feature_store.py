@@ -49,6 +49,45 @@ def test_reads_root_and_keep_versions_from_extra(define_store, tmp_path, extra, 
     assert store.keep_versions == keep_versions
 
 
+@pytest.mark.parametrize(
+    ("extra", "grace"),
+    [
+        pytest.param({}, 60.0, id="default"),
+        pytest.param({"retention_grace_seconds": 900}, 900.0, id="set"),
+        pytest.param({"retention_grace_seconds": "0.5"}, 0.5, id="as-text"),
+        pytest.param({"extra__feature_store__retention_grace_seconds": 30}, 30.0, id="prefixed"),
+    ],
+)
+def test_reads_the_retention_grace_from_extra(define_store, tmp_path, extra, grace):
+    define_store(extra={"root": str(tmp_path / "store"), **extra})
+
+    assert FeatureStoreHook("fs_test").get_store().retention_grace == grace
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param(
+            "soon",
+            "Connection 'fs_test' has retention_grace_seconds='soon'; it must be a number of "
+            "seconds >= 0.",
+            id="not-a-number",
+        ),
+        pytest.param(
+            -5,
+            "The 'retention_grace' parameter of FeatureStore must be a number of seconds >= 0. "
+            "Got -5.0 instead.",
+            id="negative",
+        ),
+    ],
+)
+def test_bad_retention_grace_is_refused(define_store, tmp_path, value, message):
+    define_store(extra={"root": str(tmp_path / "store"), "retention_grace_seconds": value})
+
+    with pytest.raises(ArgumentError, match=re.escape(message)):
+        FeatureStoreHook("fs_test").get_store()
+
+
 def test_plain_extra_root_wins_over_the_prefixed_form(define_store, tmp_path):
     define_store(
         extra={"root": str(tmp_path / "plain"), "extra__feature_store__root": str(tmp_path / "x")}
