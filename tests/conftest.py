@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -27,6 +28,12 @@ _ENV = airflow_env(
     dags_folder=_DAGS,
 )
 os.environ.update(_ENV)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The session's Airflow home, warehouse, store and registry go with the session."""
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
 
 POSTGRES_URI = os.environ.get(
     "AIRFLOW_MLOPS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"

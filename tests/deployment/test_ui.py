@@ -78,7 +78,10 @@ def test_a_run_triggered_from_the_ui_form_publishes_the_chosen_day(
 @pytest.mark.parametrize(
     ("connection_type", "fields"),
     [
-        ("Feature Store", ["Store root", "Versions kept per partition"]),
+        (
+            "Feature Store",
+            ["Store root", "Versions kept per partition", "Retention grace (seconds)"],
+        ),
         ("Model Registry", ["Registry root", "On library version mismatch"]),
     ],
 )
