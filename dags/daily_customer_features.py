@@ -76,6 +76,7 @@ with DAG(
         table="customer_features",
         source=build_features.output,
         contract=CUSTOMER_FEATURES,
+        unique_key="customer_id",  # the serving layer looks customers up by id
     )
     check_drift = DriftCheckOperator(
         task_id="check_feature_drift",
