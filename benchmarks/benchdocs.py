@@ -1,12 +1,34 @@
-"""What every benchmark shares: the machine line and writing its own docs section."""
+"""What every benchmark shares: its child processes, the machine line and writing its
+own docs section."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "benchmarks.md"
+
+
+def child_result(script: str, args: list[str], what: str) -> dict[str, Any]:
+    """Run ``script --child …args`` in a fresh interpreter; the JSON its last line prints."""
+    done = subprocess.run(
+        [sys.executable, script, "--child", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def write_section(heading: str, section: str, docs: Path = DOCS) -> None:

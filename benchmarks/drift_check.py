@@ -25,19 +25,15 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from benchdocs import machine, write_section
+from benchdocs import child_result, machine, write_section
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Drift check"
 METHODS = ("profile", "compare", "tutorial")
 NUMERIC = [f"n{i:02d}" for i in range(13)]
@@ -227,15 +223,8 @@ def child_main(method: str, workdir: Path, rows: int, times: int) -> None:
 
 
 def run_child(method: str, workdir: Path, rows: int, times: int = 1) -> dict[str, Any]:
-    command = [
-        sys.executable, __file__, "--child", method, "--workdir", str(workdir),
-        "--rows", str(rows), "--times", str(times),
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT, env=env)
-    if done.returncode != 0:
-        raise RuntimeError(f"{method} failed:\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    args = [method, "--workdir", str(workdir), "--rows", str(rows), "--times", str(times)]
+    result = child_result(__file__, args, method)
     print(
         f"  {method:>9}: {result['seconds']:6.2f} s, CPU {result['cpu_s']:6.2f} s, "
         f"peak {result['peak_mib']:5.0f} MiB (after imports {result['baseline_mib']:.0f})",

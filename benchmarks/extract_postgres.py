@@ -24,18 +24,14 @@ import os
 import resource
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from benchdocs import machine, write_section
+from benchdocs import child_result, machine, write_section
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Extract: PostgreSQL → Parquet"
 DSN = os.environ.get("BENCH_POSTGRES_URI", "postgresql://postgres@127.0.0.1:5432/test")
 METHODS = ("ours", "tutorial", "floor")
@@ -183,14 +179,8 @@ def cases(table: str, rows: int) -> list[Case]:
 def run_child(method: str, case: Case) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench_extract_") as out_dir:
         payload = json.dumps({"sql": case.sql, "parameters": case.parameters})
-        command = [sys.executable, __file__, "--child", method, "--case", payload, "--out", out_dir]
-        done = subprocess.run(
-            command, capture_output=True, text=True, check=False, cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"{method} on {case.label} failed:\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        args = [method, "--case", payload, "--out", out_dir]
+        result = child_result(__file__, args, f"{method} on {case.label}")
     if result["rows"] >= 0 and result["rows"] != case.rows:
         raise RuntimeError(f"{method} on {case.label} wrote {result['rows']} rows, not {case.rows}")
     print(

@@ -24,20 +24,16 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import shlex
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from benchdocs import machine, write_section
+from benchdocs import child_result, machine, write_section
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Batch scoring"
 METHODS = ("operator", "operator-compiled", "tutorial", "streaming", "io")
 FEATURES = [
@@ -337,15 +333,8 @@ def run_io(features: str, out: str, model: Any, artifact: bytes) -> int:
 
 def run_child(method: str, setup: dict[str, Any], workdir: Path, rows: int) -> dict[str, Any]:
     out = workdir / f"out_{method}.parquet"
-    command = [
-        sys.executable, __file__, "--child", method, "--features", setup["features"],
-        "--out", str(out), "--workdir", str(workdir),
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT, env=env)
-    if done.returncode != 0:
-        raise RuntimeError(f"{method} failed:\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    args = [method, "--features", setup["features"], "--out", str(out), "--workdir", str(workdir)]
+    result = child_result(__file__, args, method)
     if result["rows"] != rows:
         raise RuntimeError(f"{method} wrote {result['rows']} rows, not {rows}")
     print(
