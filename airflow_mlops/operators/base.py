@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
+    from airflow_mlops.parquet_io import WrittenFile
+
 
 def partition_param(
     description: str = "The day to (re)build. Empty: the day before the run's date.",
@@ -187,13 +189,13 @@ def partitions_to_process(context: Context, *, lag_days: int = 1) -> list[str]:
 
 
 def staged_output(
-    *, path: str, rows: int, sha256: str, partition: str, lineage: dict[str, Any]
+    written: WrittenFile, *, partition: str, lineage: dict[str, Any]
 ) -> dict[str, Any]:
     """The XCom a staging step returns: a reference to its Parquet file, never the data."""
     return {
-        "path": path,
-        "rows": rows,
-        "sha256": sha256,
+        "path": written.path,
+        "rows": written.rows,
+        "sha256": written.sha256,
         "partition": partition,
         "lineage": lineage,
     }

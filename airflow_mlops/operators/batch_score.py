@@ -458,13 +458,7 @@ class BatchScoreOperator(PartitionedOperator):
             "shard": {"index": self.shard, "of": self.num_shards},
             "runtime": champion.runtime,
         }
-        return staged_output(
-            path=written.path,
-            rows=written.rows,
-            sha256=written.sha256,
-            partition=partition,
-            lineage=lineage,
-        )
+        return staged_output(written, partition=partition, lineage=lineage)
 
     def _open_shadow(
         self,

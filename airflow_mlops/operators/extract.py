@@ -116,10 +116,4 @@ class SqlExtractOperator(PartitionedOperator):
                 }
             }
         }
-        return staged_output(
-            path=written.path,
-            rows=written.rows,
-            sha256=written.sha256,
-            partition=partition,
-            lineage=lineage,
-        )
+        return staged_output(written, partition=partition, lineage=lineage)

@@ -71,13 +71,7 @@ class _StagingTransform(PartitionedOperator):
             batches, store.filesystem, path, schema=schema, on_batch=progress.add
         )
         progress.done()
-        return staged_output(
-            path=written.path,
-            rows=written.rows,
-            sha256=written.sha256,
-            partition=partition,
-            lineage=lineage,
-        )
+        return staged_output(written, partition=partition, lineage=lineage)
 
 
 class SqlTransformOperator(_StagingTransform):
