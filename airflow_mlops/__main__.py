@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from airflow_mlops.cli import main
+from airflow_mlops.cli.main import main
 
 raise SystemExit(main())

@@ -87,7 +87,7 @@ def write_table(path: Path, rows: int, *, current: bool, chunk: int = 250_000) -
     import pyarrow as pa
     import pyarrow.fs as pafs
 
-    from airflow_mlops.parquet_io import write_batches
+    from airflow_mlops.io.parquet import write_batches
 
     batches = (
         pa.RecordBatch.from_pydict(columns(s, min(chunk, rows - s), current=current))
@@ -118,8 +118,8 @@ def vm_hwm_mib() -> float:
 def run_profile(workdir: Path, rows: int) -> dict[str, Any]:
     import pyarrow.fs as pafs
 
-    from airflow_mlops.parquet_io import iter_batches
-    from airflow_mlops.profile import ProfileBuilder
+    from airflow_mlops.drift.profile import ProfileBuilder
+    from airflow_mlops.io.parquet import iter_batches
 
     builder = ProfileBuilder(bins=BINS)
     fs = pafs.LocalFileSystem()
@@ -139,9 +139,9 @@ def run_compare(workdir: Path, rows: int, times: int = 1) -> dict[str, Any]:
 
     import pyarrow.fs as pafs
 
-    from airflow_mlops.comparison import compare
-    from airflow_mlops.parquet_io import iter_batches
-    from airflow_mlops.profile import ReferenceProfile
+    from airflow_mlops.drift.compare import compare
+    from airflow_mlops.drift.profile import ReferenceProfile
+    from airflow_mlops.io.parquet import iter_batches
 
     profile = ReferenceProfile.from_json((workdir / "profile.json").read_text())
     path = str(workdir / f"current_{rows}.parquet")
@@ -199,7 +199,7 @@ def child_main(method: str, workdir: Path, rows: int, times: int) -> None:
     import pyarrow.parquet  # noqa: F401
     import scipy.stats  # noqa: F401
 
-    import airflow_mlops.profile  # noqa: F401
+    import airflow_mlops.drift.profile  # noqa: F401
 
     baseline = vm_hwm_mib()
     start, cpu = time.perf_counter(), time.process_time()
@@ -251,9 +251,9 @@ def check_agreement(workdir: Path, rows: int) -> dict[str, Any]:
     import numpy as np
     import pyarrow.parquet as pq
 
-    from airflow_mlops.comparison import compare
-    from airflow_mlops.drift import verdict
-    from airflow_mlops.profile import ProfileBuilder, ReferenceProfile
+    from airflow_mlops.drift.compare import compare
+    from airflow_mlops.drift.profile import ProfileBuilder, ReferenceProfile
+    from airflow_mlops.drift.stats import verdict
 
     profile = ReferenceProfile.from_json((workdir / "profile.json").read_text())
     report = {
@@ -436,7 +436,7 @@ def render(report: dict[str, Any], command: str) -> str:
             "`segment` in mix, `channel` gains a new category.",
             "",
             "- **profile**: `ProfileBuilder(bins=10)` over the reference Parquet "
-            f"(`parquet_io.iter_batches`, {BATCH_SIZE:,}-row batches), `finish().to_json()` "
+            f"(`io.parquet.iter_batches`, {BATCH_SIZE:,}-row batches), `finish().to_json()` "
             f"written to disk ({report['profile_bytes'] / 1024:.0f} KiB) — once per reference.",
             "- **compare**: the stored profile read back, `compare` streaming the current "
             "Parquet in the same batches, the report written as JSON — the daily check.",

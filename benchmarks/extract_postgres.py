@@ -4,7 +4,7 @@ Three methods, each in its own fresh subprocess so that peak RSS is that child's
 ``ru_maxrss``, run interleaved (ours, tutorial, floor, ours, …) and reported as medians
 and paired ratios:
 
-- ``ours``: ``PostgresSource.stream`` → ``parquet_io.write_batches`` (the operator's path);
+- ``ours``: ``PostgresSource.stream`` → ``io.parquet.write_batches`` (the operator's path);
 - ``tutorial``: ``pandas.read_sql`` on a SQLAlchemy (psycopg2) engine + ``DataFrame.to_parquet``;
 - ``floor``: psycopg 3 ``COPY (…) TO STDOUT (FORMAT binary)``, blocks read and discarded.
 
@@ -52,7 +52,7 @@ read and write (median 6.6 s vs 8.9 s without; same CPU); ADBC's
 `adbc.postgresql.batch_size_hint_bytes` at 4 MiB or 64 MiB changes no CPU (64 MiB costs
 +120 MiB RSS), so 16 MiB stays; reading without writing costs 5.0 CPU-s (≈ 1.1× the floor
 on two cores); Parquet without dictionary encoding (`use_dictionary=False` in
-`parquet_io`, not changed here) cuts CPU from 8.4 to 6.6 s and the file from 80 to 49 MiB
+`io.parquet`, not changed here) cuts CPU from 8.4 to 6.6 s and the file from 80 to 49 MiB
 per 2M rows, which would bring the bound to ≈ 1.3×. The one-day slice is server-bound
 (the day's rows are spread over every page: the server's own COPY takes ≈ 0.54 s) and
 short, so per-run fixed costs (driver load, connect, prepare ≈ 0.3 s) weigh; the
@@ -110,8 +110,8 @@ def child_main(method: str, case: dict[str, Any], out_dir: str) -> None:
 def run_ours(sql: str, parameters: dict[str, Any] | None, path: str) -> tuple[float, int]:
     import pyarrow.fs as pafs
 
-    from airflow_mlops.parquet_io import write_batches
-    from airflow_mlops.sql_postgres import PostgresSource
+    from airflow_mlops.io.parquet import write_batches
+    from airflow_mlops.sources.postgres import PostgresSource
 
     start = time.perf_counter()
     with PostgresSource(DSN).stream(sql, parameters, batch_size=BATCH_SIZE) as batches:
@@ -286,7 +286,7 @@ def render(summary: list[dict[str, Any]], args: argparse.Namespace, command: str
             "on `day`. The one-day slice binds `day` as a parameter (`WHERE day = %(day)s`).",
             "",
             "- **ours**: `PostgresSource.stream(sql, params, batch_size="
-            f"{BATCH_SIZE:_})` → `parquet_io.write_batches` (zstd), the extract operator's path.",
+            f"{BATCH_SIZE:_})` → `io.parquet.write_batches` (zstd), the extract operator's path.",
             "- **tutorial**: `pandas.read_sql(sql, SQLAlchemy engine on psycopg2)` + "
             "`DataFrame.to_parquet`.",
             "- **floor**: psycopg 3 `COPY (…) TO STDOUT (FORMAT binary)`, blocks read and "

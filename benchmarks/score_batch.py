@@ -7,7 +7,7 @@ early stopping), trained on 50k synthetic rows. Methods, each in its own fresh s
 as medians and paired ratios:
 
 - ``operator``: Parquet ``iter_batches`` → ``scoring.score_batches(workers=2)`` →
-  ``parquet_io.write_batches`` (the batch-score operator's path);
+  ``io.parquet.write_batches`` (the batch-score operator's path);
 - ``operator-compiled``: the same with the model from ``accelerate.compile_tree_model``
   (treelite + tl2cgen), kept only if its registration-time check passed;
 - ``tutorial``: ``pd.read_parquet`` of everything, ``predict_proba``, ``to_parquet``;
@@ -65,7 +65,7 @@ earlier run on this shared machine the two-thread OpenMP methods took up to 60 s
 
 Memory: summed RSS passes 1 GiB because three Python processes each map Python, numpy,
 pandas, scikit-learn and pyarrow; PSS (shared pages split) stays under it. The reader
-does not grow with the row count: `parquet_io.iter_batches` (and the store's reads) open
+does not grow with the row count: `io.parquet.iter_batches` (and the store's reads) open
 Parquet with `pre_buffer=False` — with pyarrow's default pre-buffering a whole-file
 `iter_batches` holds the file's column chunks (Arrow pool peak 46 MiB at 1M rows, 175 MiB
 at 5M, a 161 MiB file), against 18 MiB at both without it, which also reads faster
@@ -115,7 +115,7 @@ def write_features(path: Path, rows: int, chunk: int = 500_000) -> None:
     import pyarrow as pa
     import pyarrow.fs as pafs
 
-    from airflow_mlops.parquet_io import write_batches
+    from airflow_mlops.io.parquet import write_batches
 
     batches = (
         pa.RecordBatch.from_pydict(feature_columns(start, min(chunk, rows - start)))
@@ -154,8 +154,8 @@ def prepare(workdir: Path, rows: int) -> dict[str, Any]:
     """Feature file, sklearn artifact and (if it verifies) the compiled artifact."""
     import pandas as pd
 
-    from airflow_mlops.accelerate import compile_tree_model
-    from airflow_mlops.artifacts import dump_model
+    from airflow_mlops.models.accelerate import compile_tree_model
+    from airflow_mlops.models.artifacts import dump_model
 
     workdir.mkdir(parents=True, exist_ok=True)
     features = workdir / f"features_{rows}.parquet"
@@ -263,8 +263,8 @@ def _decide(scores: Any) -> Any:
 def run_operator(features: str, out: str, model: Any, artifact: bytes) -> int:
     import pyarrow.fs as pafs
 
-    from airflow_mlops.parquet_io import iter_batches, write_batches
-    from airflow_mlops.scoring import score_batches
+    from airflow_mlops.io.parquet import iter_batches, write_batches
+    from airflow_mlops.scoring.batches import score_batches
 
     local = pafs.LocalFileSystem()
     scored = score_batches(
@@ -507,7 +507,7 @@ def render(report: dict[str, Any], command: str) -> str:
             f"- **operator**: `ParquetFile.iter_batches({BATCH_SIZE:_})` → "
             f"`score_batches(workers={WORKERS})` (forkserver pool, artifact loaded once per "
             "worker, 1 native thread per worker, ≤ 4 batches in flight) → "
-            "`parquet_io.write_batches`; adds model name/version columns.",
+            "`io.parquet.write_batches`; adds model name/version columns.",
             "- **operator-compiled**: the same, with the model returned by "
             "`accelerate.compile_tree_model` (trees compiled by treelite + tl2cgen; the column "
             "transformer stays scikit-learn).",

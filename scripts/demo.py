@@ -19,8 +19,8 @@ from pathlib import Path
 from airflow_mlops.demo.credit_model import MODEL_NAME
 from airflow_mlops.demo.environment import REPO, airflow_cli, airflow_env, migrate
 from airflow_mlops.demo.warehouse import WarehouseSpec, write_sqlite
-from airflow_mlops.registry import ModelRegistry
-from airflow_mlops.store import FeatureStore
+from airflow_mlops.models.registry import ModelRegistry
+from airflow_mlops.store.feature_store import FeatureStore
 
 RUNS = ["2026-01-29T03:00:00+00:00", "2026-01-30T03:00:00+00:00", "2026-01-31T03:00:00+00:00"]
 DAG_ID = "daily_customer_features"

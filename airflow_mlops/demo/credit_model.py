@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlops.contract import FeatureContract
-from airflow_mlops.training import Candidate, labelled_frame, sweep
+from airflow_mlops.models.training import Candidate, labelled_frame, sweep
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -10,7 +10,7 @@ from airflow_mlops.exceptions import ArgumentError
 from airflow_mlops.hooks.connection import extra_field
 
 if TYPE_CHECKING:
-    from airflow_mlops.store import FeatureStore
+    from airflow_mlops.store.feature_store import FeatureStore
 
 
 class FeatureStoreHook(BaseHook):
@@ -41,7 +41,7 @@ class FeatureStoreHook(BaseHook):
         return self.get_store()
 
     def get_store(self) -> FeatureStore:
-        from airflow_mlops.store import FeatureStore
+        from airflow_mlops.store.feature_store import FeatureStore
 
         conn = self.get_connection(self.feature_store_conn_id)
         extra = conn.extra_dejson

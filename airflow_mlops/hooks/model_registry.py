@@ -10,7 +10,7 @@ from airflow_mlops.exceptions import ArgumentError
 from airflow_mlops.hooks.connection import extra_field
 
 if TYPE_CHECKING:
-    from airflow_mlops.registry import ModelRegistry
+    from airflow_mlops.models.registry import ModelRegistry
 
 _MODES = ("warn", "refuse", "ignore")
 
@@ -42,7 +42,7 @@ class ModelRegistryHook(BaseHook):
         return self.get_registry()
 
     def get_registry(self) -> ModelRegistry:
-        from airflow_mlops.registry import ModelRegistry
+        from airflow_mlops.models.registry import ModelRegistry
 
         conn = self.get_connection(self.model_registry_conn_id)
         extra = conn.extra_dejson

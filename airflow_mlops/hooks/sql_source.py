@@ -12,7 +12,7 @@ from airflow_mlops.exceptions import ArgumentError
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-    from airflow_mlops.sql_source import SqlSource
+    from airflow_mlops.sources.base import SqlSource
 
 _POSTGRES_TYPES = {"postgres", "postgresql"}
 
@@ -53,8 +53,8 @@ class SqlSourceHook(BaseHook):
         return self.get_source()
 
     def get_source(self) -> SqlSource:
-        from airflow_mlops.sql_dbapi import DbApiSource, SqliteSource
-        from airflow_mlops.sql_postgres import PostgresSource
+        from airflow_mlops.sources.dbapi import DbApiSource, SqliteSource
+        from airflow_mlops.sources.postgres import PostgresSource
 
         conn = self.get_connection(self.sql_conn_id)
         if conn.conn_type in _POSTGRES_TYPES:

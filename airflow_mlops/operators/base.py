@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
-    from airflow_mlops.parquet_io import WrittenFile
+    from airflow_mlops.io.parquet import WrittenFile
 
 
 def partition_param(

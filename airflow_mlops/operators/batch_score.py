@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from airflow.sdk import Context
 
-    from airflow_mlops.accelerate import CompilationCheck
-    from airflow_mlops.registry import ModelRegistry
-    from airflow_mlops.store import FeatureStore
+    from airflow_mlops.models.accelerate import CompilationCheck
+    from airflow_mlops.models.registry import ModelRegistry
+    from airflow_mlops.store.feature_store import FeatureStore
 
 
 #: ``runtime`` values: the compiled runtime when verified, else scikit-learn; or scikit-learn.
@@ -103,7 +103,7 @@ class BatchScoreOperator(PartitionedOperator):
         model_registry_conn_id: str = ModelRegistryHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
-        from airflow_mlops.store import validate_table_name
+        from airflow_mlops.store.feature_store import validate_table_name
 
         super().__init__(**kwargs)
         shadow_table = shadow_table or f"{output_table}_shadow"
@@ -185,7 +185,7 @@ class BatchScoreOperator(PartitionedOperator):
 
     def execute_partition(self, context: Context, partition: str) -> dict[str, Any]:
         from airflow_mlops.contract import FeatureContract, schema_from_json
-        from airflow_mlops.scoring import check_model_inputs
+        from airflow_mlops.scoring.batches import check_model_inputs
 
         store = FeatureStoreHook(self.feature_store_conn_id).get_store()
         registry = ModelRegistryHook(self.model_registry_conn_id).get_registry()
@@ -248,14 +248,14 @@ class BatchScoreOperator(PartitionedOperator):
         against scikit-learn on the partition's first rows (never stored). Otherwise the
         champion stays as it is (scikit-learn), with the reason.
         """
-        from airflow_mlops.accelerate import (
+        from airflow_mlops.models.accelerate import (
             COMPILED_RUNTIME,
             COMPILED_TOLERANCE,
             CompilationCheck,
             compile_tree_model,
             unverified_reason,
         )
-        from airflow_mlops.artifacts import dump_model, load_model
+        from airflow_mlops.models.artifacts import dump_model, load_model
 
         if self.runtime == "sklearn":
             reason: str | None = "runtime='sklearn' was requested"
@@ -281,7 +281,7 @@ class BatchScoreOperator(PartitionedOperator):
         self, champion: _Champion, check: CompilationCheck, **scorer: Any
     ) -> _Champion:
         """``champion`` with the runtime report (and the compiled ``model``/``artifact``)."""
-        from airflow_mlops.accelerate import runtime_summary
+        from airflow_mlops.models.accelerate import runtime_summary
 
         runtime = {"requested": self.runtime, **runtime_summary(check)}
         evidence = ""
@@ -305,7 +305,7 @@ class BatchScoreOperator(PartitionedOperator):
         """The partition's first rows (up to ``CHECK_ROWS``), as scoring gives them to models."""
         import pandas as pd
 
-        from airflow_mlops.accelerate import CHECK_ROWS
+        from airflow_mlops.models.accelerate import CHECK_ROWS
 
         batches = store.iter_partition_batches(
             self.features_table, partition, columns=feature_names, batch_size=CHECK_ROWS
@@ -387,7 +387,7 @@ class BatchScoreOperator(PartitionedOperator):
         shadow: Any = None,
     ) -> Iterator[pa.RecordBatch]:
         """The champion's output batches (of this task's shard), feeding the shadow."""
-        from airflow_mlops.scoring import score_batches
+        from airflow_mlops.scoring.batches import score_batches
 
         artifact = champion.artifact
         pending: deque[pa.RecordBatch] = deque()
@@ -417,7 +417,7 @@ class BatchScoreOperator(PartitionedOperator):
     def _in_shard(self, keys: pa.Array) -> pa.Array:
         import pyarrow as pa
 
-        from airflow_mlops.shadow import key_hashes
+        from airflow_mlops.scoring.shadow import key_hashes
 
         return pa.array(key_hashes(keys) % self.num_shards == self.shard)
 
@@ -433,8 +433,8 @@ class BatchScoreOperator(PartitionedOperator):
         scoring: dict[str, Any],
     ) -> dict[str, Any]:
         """Score this shard's rows into a staged file; a publish step combines the shards."""
+        from airflow_mlops.io.parquet import write_batches
         from airflow_mlops.operators.base import staged_output
-        from airflow_mlops.parquet_io import write_batches
         from airflow_mlops.progress import Progress
 
         progress = Progress(
@@ -472,9 +472,9 @@ class BatchScoreOperator(PartitionedOperator):
         if not self.challenger_alias:
             return None, None
         from airflow_mlops.contract import FeatureContract
-        from airflow_mlops.parquet_io import open_writer
-        from airflow_mlops.scoring import check_model_inputs
-        from airflow_mlops.shadow import ShadowScorer
+        from airflow_mlops.io.parquet import open_writer
+        from airflow_mlops.scoring.batches import check_model_inputs
+        from airflow_mlops.scoring.shadow import ShadowScorer
 
         try:
             challenger = registry.load(self.model_name, alias=self.challenger_alias)
@@ -513,7 +513,7 @@ class BatchScoreOperator(PartitionedOperator):
     def _publish_shadow(
         self, context: Context, store: FeatureStore, partition: str, shadow: Any, path: str | None
     ) -> dict[str, Any]:
-        from airflow_mlops.parquet_io import iter_batches, read_schema
+        from airflow_mlops.io.parquet import iter_batches, read_schema
 
         if path is not None:
             shadow.sink.close()
@@ -571,7 +571,7 @@ class _Champion:
 
 
 def _output_schema(features: pa.Schema, scoring: dict[str, Any]) -> pa.Schema:
-    from airflow_mlops.scoring import scores_schema
+    from airflow_mlops.scoring.batches import scores_schema
 
     return scores_schema(
         features.field(scoring["entity_key"]).type,

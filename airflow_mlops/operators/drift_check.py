@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from airflow.sdk import BaseOperator, Context
     from airflow.sdk.types import TaskInstanceKey
 
-    from airflow_mlops.profile import ReferenceProfile
-    from airflow_mlops.store import FeatureStore
+    from airflow_mlops.drift.profile import ReferenceProfile
+    from airflow_mlops.store.feature_store import FeatureStore
 
 MODES = ("fail", "soft_fail", "warn", "branch")
 REFERENCES = ("previous", "partition", "profile")
@@ -46,7 +46,7 @@ def _check_table_and_columns(
     operator: str, table: object, columns: object, exclude: object
 ) -> None:
     """Refuse a table name that is not an identifier, and a column list given as a string."""
-    from airflow_mlops.store import validate_table_name
+    from airflow_mlops.store.feature_store import validate_table_name
 
     try:
         validate_table_name(table)
@@ -159,7 +159,7 @@ def build_profile(
     exact: bool = False,
 ) -> ReferenceProfile:
     """A reference profile of one partition, built batch by batch."""
-    from airflow_mlops.profile import ProfileBuilder
+    from airflow_mlops.drift.profile import ProfileBuilder
 
     builder = ProfileBuilder(exact=exact)
     for batch in _read(store, table, partition, columns, exclude, batch_size):
@@ -245,7 +245,7 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
             raise ArgumentError(
                 "DriftCheckOperator(mode='branch') needs both ok_branch and drift_branch."
             )
-        from airflow_mlops.drift import check_thresholds
+        from airflow_mlops.drift.stats import check_thresholds
 
         for column, pair in {**(thresholds or {}), "(default)": default_thresholds}.items():
             check_thresholds(pair, what=f"DriftCheckOperator (column {column!r})")
@@ -276,7 +276,7 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
             )
 
     def execute_partition(self, context: Context, partition: str) -> Any:
-        from airflow_mlops.comparison import compare
+        from airflow_mlops.drift.compare import compare
 
         store = FeatureStoreHook(self.feature_store_conn_id).get_store()
         profile, reference = self._reference(store, partition)
@@ -304,7 +304,7 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
         return self._decide(context, report, summary)
 
     def _reference(self, store: FeatureStore, partition: str) -> tuple[Any, dict[str, Any]]:
-        from airflow_mlops.profile import ReferenceProfile
+        from airflow_mlops.drift.profile import ReferenceProfile
 
         if self.reference == "profile":
             assert self.profile_name is not None
@@ -333,7 +333,7 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
         return profile, {"kind": "partition", "partition": day}
 
     def _publish(self, store: FeatureStore, partition: str, report: dict[str, Any]) -> dict:
-        from airflow_mlops.report import render_html, render_json
+        from airflow_mlops.drift.report import render_html, render_json
 
         store.write_sidecar(
             self.table, REPORT_JSON, render_json(report).encode(), partition=partition

@@ -76,9 +76,9 @@ class SqlExtractOperator(PartitionedOperator):
         self.feature_store_conn_id = feature_store_conn_id
 
     def execute_partition(self, context: Context, partition: str) -> dict[str, Any]:
-        from airflow_mlops.parquet_io import write_batches
+        from airflow_mlops.io.parquet import write_batches
         from airflow_mlops.progress import Progress
-        from airflow_mlops.sql_source import query_sha256
+        from airflow_mlops.sources.base import query_sha256
 
         source = SqlSourceHook(self.conn_id).get_source()
         store = FeatureStoreHook(self.feature_store_conn_id).get_store()

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_mlops.contract import FeatureContract
-    from airflow_mlops.store import FeatureStore
+    from airflow_mlops.store.feature_store import FeatureStore
 
 
 class PublishFeaturesOperator(PartitionedOperator):
@@ -65,7 +65,7 @@ class PublishFeaturesOperator(PartitionedOperator):
         **kwargs: Any,
     ) -> None:
         from airflow_mlops.contract import key_columns
-        from airflow_mlops.store import validate_table_name
+        from airflow_mlops.store.feature_store import validate_table_name
 
         try:
             validate_table_name(table)
@@ -99,7 +99,7 @@ class PublishFeaturesOperator(PartitionedOperator):
 
     def execute_partition(self, context: Context, partition: str) -> dict[str, Any]:
         from airflow_mlops.contract import check_unique_keys
-        from airflow_mlops.parquet_io import iter_batches, read_schema
+        from airflow_mlops.io.parquet import iter_batches, read_schema
         from airflow_mlops.progress import Progress
 
         store = FeatureStoreHook(self.feature_store_conn_id).get_store()

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_mlops.contract import FeatureContract
-    from airflow_mlops.training import Candidate
+    from airflow_mlops.models.training import Candidate
 
 
 class TrainModelOperator(PartitionedOperator):
@@ -92,7 +92,7 @@ class TrainModelOperator(PartitionedOperator):
         self.grid = list(grid)
         self.input_contract = input_contract
         self.model_output = dict(model_output)
-        from airflow_mlops.registry_records import validate_name
+        from airflow_mlops.models.records import validate_name
 
         if isinstance(aliases, str):
             raise ArgumentError(
@@ -118,7 +118,7 @@ class TrainModelOperator(PartitionedOperator):
     def execute_partition(self, context: Context, partition: str) -> dict[str, Any]:
         import pyarrow.parquet as pq
 
-        from airflow_mlops.training import labelled_frame, sweep
+        from airflow_mlops.models.training import labelled_frame, sweep
 
         store = FeatureStoreHook(self.feature_store_conn_id).get_store()
         registry = ModelRegistryHook(self.model_registry_conn_id).get_registry()
@@ -183,7 +183,7 @@ class TrainModelOperator(PartitionedOperator):
 
     def _runtime_checks(self, candidate: Candidate, x: pd.DataFrame) -> dict[str, Any]:
         """``record["runtimes"]`` for ``candidate``: checked on the first rows (sorted by key)."""
-        from airflow_mlops.accelerate import CHECK_ROWS, COMPILED_RUNTIME, registration_check
+        from airflow_mlops.models.accelerate import CHECK_ROWS, COMPILED_RUNTIME, registration_check
 
         runtimes = registration_check(
             candidate.estimator,

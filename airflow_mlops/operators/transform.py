@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from airflow.sdk import Context
 
-    from airflow_mlops.store import FeatureStore
+    from airflow_mlops.store.feature_store import FeatureStore
 
 
 def _merge_lineage(refs: Iterable[Any], name: str, code_sha256: str) -> dict[str, Any]:
@@ -61,7 +61,7 @@ class _StagingTransform(PartitionedOperator):
         batches: Iterable[pa.RecordBatch],
         lineage: dict[str, Any],
     ) -> dict[str, Any]:
-        from airflow_mlops.parquet_io import write_batches
+        from airflow_mlops.io.parquet import write_batches
         from airflow_mlops.progress import Progress
 
         ti = context["ti"]
@@ -229,7 +229,7 @@ class PythonTransformOperator(_StagingTransform):
     def execute_partition(self, context: Context, partition: str) -> dict[str, Any]:
         import inspect
 
-        from airflow_mlops.parquet_io import iter_batches, read_schema
+        from airflow_mlops.io.parquet import iter_batches, read_schema
         from airflow_mlops.transform import map_batches
 
         store = FeatureStoreHook(self.feature_store_conn_id).get_store()

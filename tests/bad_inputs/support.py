@@ -14,7 +14,7 @@ from airflow_mlops.exceptions import AirflowMlopsError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow_mlops.store import FeatureStore
+    from airflow_mlops.store.feature_store import FeatureStore
 
 #: the partition the default run context writes (logical date 2026-01-05, lag 1)
 PARTITION = "2026-01-04"

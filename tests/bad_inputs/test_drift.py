@@ -29,7 +29,7 @@ from tests.operators.support import render_and_execute
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow_mlops.store import FeatureStore
+    from airflow_mlops.store.feature_store import FeatureStore
 
 TABLE = "customer_features"
 REFERENCE_DAY = "2026-01-03"

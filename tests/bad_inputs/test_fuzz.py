@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from airflow_mlops.contract import FeatureContract, FeatureField, parse_arrow_type
 from airflow_mlops.exceptions import ContractError
-from airflow_mlops.parquet_io import stored_schema
-from airflow_mlops.store import FeatureStore
+from airflow_mlops.io.parquet import stored_schema
+from airflow_mlops.store.feature_store import FeatureStore
 
 ROUND_TRIP_EXAMPLES = 80
 CONTRACT_EXAMPLES = 200

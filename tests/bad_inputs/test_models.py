@@ -25,8 +25,8 @@ from airflow_mlops.exceptions import (
     PartitionNotFoundError,
     ScoringError,
 )
+from airflow_mlops.models.registry import ARTIFACT_FILE, RECORD_FILE
 from airflow_mlops.operators import BatchScoreOperator
-from airflow_mlops.registry import ARTIFACT_FILE, RECORD_FILE
 from tests.bad_inputs.support import PARTITION, expect_error, snapshot
 from tests.operators.support import render_and_execute
 from tests.operators.test_batch_score import CONTRACT, OUTPUT, fitted, probabilities
@@ -34,8 +34,8 @@ from tests.operators.test_batch_score import CONTRACT, OUTPUT, fitted, probabili
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow_mlops.registry import ModelRegistry
-    from airflow_mlops.store import FeatureStore
+    from airflow_mlops.models.registry import ModelRegistry
+    from airflow_mlops.store.feature_store import FeatureStore
 
 MODEL = "credit_risk"
 FEATURES = "customer_features"

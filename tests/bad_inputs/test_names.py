@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from airflow_mlops.store import FeatureStore
+    from airflow_mlops.store.feature_store import FeatureStore
 
 TABLE = "customer_features"
 GOOD = pa.table({"customer_id": pa.array([1, 2, 3], pa.int64()), "income": [1.0, 2.0, 3.0]})

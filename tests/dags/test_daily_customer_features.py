@@ -8,7 +8,7 @@ import sqlite3
 import pyarrow.compute as pc
 import pytest
 
-from airflow_mlops.store import FeatureStore
+from airflow_mlops.store.feature_store import FeatureStore
 
 pytestmark = pytest.mark.airflow
 

@@ -9,10 +9,10 @@ import pyarrow.compute as pc
 import pytest
 
 from airflow_mlops.demo.credit_model import INPUT_CONTRACT, MODEL_NAME, OUTPUT
-from airflow_mlops.drift import histogram_counts, psi
-from airflow_mlops.registry import ModelRegistry
-from airflow_mlops.shadow import shadow_mask
-from airflow_mlops.store import FeatureStore
+from airflow_mlops.drift.stats import histogram_counts, psi
+from airflow_mlops.models.registry import ModelRegistry
+from airflow_mlops.scoring.shadow import shadow_mask
+from airflow_mlops.store.feature_store import FeatureStore
 
 pytestmark = pytest.mark.airflow
 

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from airflow_mlops.store import FeatureStore
+from airflow_mlops.store.feature_store import FeatureStore
 
 pytestmark = pytest.mark.airflow
 

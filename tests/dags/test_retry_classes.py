@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 
 from airflow_mlops.contract import FeatureContract
 from airflow_mlops.demo.environment import connection_json
-from airflow_mlops.registry import ModelRegistry
+from airflow_mlops.models.registry import ModelRegistry
 
 pytestmark = pytest.mark.airflow
 

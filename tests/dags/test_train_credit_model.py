@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from airflow_mlops.registry import ModelRegistry
-from airflow_mlops.store import FeatureStore
+from airflow_mlops.models.registry import ModelRegistry
+from airflow_mlops.store.feature_store import FeatureStore
 
 pytestmark = pytest.mark.airflow
 

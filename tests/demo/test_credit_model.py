@@ -4,7 +4,7 @@ import pyarrow as pa
 
 from airflow_mlops.demo.credit_model import ENTITY_KEY, INPUT_CONTRACT, LABEL, OUTPUT, train
 from airflow_mlops.demo.warehouse import WarehouseSpec, generate
-from airflow_mlops.training import labelled_frame
+from airflow_mlops.models.training import labelled_frame
 
 
 def _tables():

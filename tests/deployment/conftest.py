@@ -13,8 +13,8 @@ import psycopg
 import pytest
 
 from airflow_mlops.demo import stack
-from airflow_mlops.registry import ModelRegistry
-from airflow_mlops.store import FeatureStore
+from airflow_mlops.models.registry import ModelRegistry
+from airflow_mlops.store.feature_store import FeatureStore
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -23,7 +23,7 @@ from tests.deployment.conftest import customers_on, trigger, unpause, wait_for_r
 if TYPE_CHECKING:
     import httpx
 
-    from airflow_mlops.store import FeatureStore
+    from airflow_mlops.store.feature_store import FeatureStore
 
 pytestmark = pytest.mark.deployment
 

@@ -9,7 +9,7 @@ import pytest
 from airflow_mlops.demo.environment import connection_json
 from airflow_mlops.exceptions import ArgumentError
 from airflow_mlops.hooks.feature_store import FeatureStoreHook, feature_table_asset
-from airflow_mlops.store import FeatureStore
+from airflow_mlops.store.feature_store import FeatureStore
 
 
 @pytest.fixture

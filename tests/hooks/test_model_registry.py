@@ -13,7 +13,7 @@ import pytest
 from airflow_mlops.demo.environment import connection_json
 from airflow_mlops.exceptions import ArgumentError
 from airflow_mlops.hooks.model_registry import ModelRegistryHook
-from airflow_mlops.registry import ModelRegistry
+from airflow_mlops.models.registry import ModelRegistry
 
 if TYPE_CHECKING:
     from pathlib import Path

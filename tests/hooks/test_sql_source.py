@@ -14,8 +14,8 @@ from psycopg.conninfo import conninfo_to_dict
 from airflow_mlops.demo.environment import connection_json
 from airflow_mlops.exceptions import ArgumentError
 from airflow_mlops.hooks.sql_source import SqlSourceHook, postgres_uri
-from airflow_mlops.sql_dbapi import DbApiSource, SqliteSource
-from airflow_mlops.sql_postgres import PostgresSource
+from airflow_mlops.sources.dbapi import DbApiSource, SqliteSource
+from airflow_mlops.sources.postgres import PostgresSource
 
 
 def postgres_connection(**fields) -> Connection:

@@ -19,8 +19,8 @@ from airflow.sdk.bases.operator import ExecutorSafeguard
 from airflow.sdk.execution_time.context import MacrosAccessor
 
 from airflow_mlops.demo.environment import connection_json
-from airflow_mlops.registry import ModelRegistry
-from airflow_mlops.store import FeatureStore
+from airflow_mlops.models.registry import ModelRegistry
+from airflow_mlops.store.feature_store import FeatureStore
 from tests.operators.support import (
     CUSTOMERS,
     DAG_ID,

@@ -16,20 +16,21 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from airflow_mlops import accelerate, scoring
-from airflow_mlops.accelerate import registration_check
-from airflow_mlops.artifacts import load_model
 from airflow_mlops.contract import FeatureContract
 from airflow_mlops.exceptions import ArgumentError, ChecksumMismatchError, ModelNotFoundError
 from airflow_mlops.hooks.feature_store import feature_table_asset
+from airflow_mlops.models import accelerate
+from airflow_mlops.models.accelerate import registration_check
+from airflow_mlops.models.artifacts import load_model
+from airflow_mlops.models.registry import ARTIFACT_FILE
 from airflow_mlops.operators import BatchScoreOperator
-from airflow_mlops.registry import ARTIFACT_FILE
-from airflow_mlops.shadow import shadow_mask
+from airflow_mlops.scoring import batches as scoring_batches
+from airflow_mlops.scoring.shadow import shadow_mask
 from tests.operators.support import render_and_execute
 
 if TYPE_CHECKING:
-    from airflow_mlops.registry import ModelRegistry
-    from airflow_mlops.store import FeatureStore
+    from airflow_mlops.models.registry import ModelRegistry
+    from airflow_mlops.store.feature_store import FeatureStore
 
 MODEL = "credit_risk"
 FEATURES = "customer_features"
@@ -451,13 +452,13 @@ def verified(model: Any, features: pa.Table) -> dict[str, Any]:
 def scorer_models(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The class names of the models ``score_batches`` is given (in process or as bytes)."""
     seen: list[str] = []
-    real = scoring.score_batches
+    real = scoring_batches.score_batches
 
     def spy(batches: Any, *, model: Any = None, artifact: Any = None, **kwargs: Any) -> Any:
         seen.append(type(model if model is not None else load_model(artifact)).__name__)
         return real(batches, model=model, artifact=artifact, **kwargs)
 
-    monkeypatch.setattr(scoring, "score_batches", spy)
+    monkeypatch.setattr(scoring_batches, "score_batches", spy)
     return seen
 
 

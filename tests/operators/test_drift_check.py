@@ -16,12 +16,12 @@ from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from structlog.testing import capture_logs
 
+from airflow_mlops.drift.profile import ReferenceProfile
 from airflow_mlops.exceptions import ArgumentError
 from airflow_mlops.hooks.feature_store import feature_table_asset
 from airflow_mlops.operators import BuildDriftProfileOperator, DriftCheckOperator
 from airflow_mlops.operators.drift_check import DriftReportLink
-from airflow_mlops.profile import ReferenceProfile
-from airflow_mlops.store import FeatureStore
+from airflow_mlops.store.feature_store import FeatureStore
 from tests.operators.support import DAG_ID, RUN_ID, render_and_execute
 
 if TYPE_CHECKING:

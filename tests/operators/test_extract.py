@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_mlops.demo.environment import connection_json
 from airflow_mlops.exceptions import ArgumentError, SourceConnectionError
 from airflow_mlops.operators import SqlExtractOperator
-from airflow_mlops.sql_source import query_sha256
+from airflow_mlops.sources.base import query_sha256
 from tests.operators.support import DAG_ID, RUN_ID, WAREHOUSE_CONN_ID, render_and_execute
 
 WINDOW_SQL = "SELECT customer_id, day, amount FROM transactions WHERE day BETWEEN :start AND :end"

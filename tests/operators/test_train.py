@@ -23,7 +23,7 @@ from tests.operators.support import render_and_execute
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from airflow_mlops.store import FeatureStore
+    from airflow_mlops.store.feature_store import FeatureStore
 
 MODEL = "credit_risk"
 FEATURES = "customer_features"

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import pyarrow.compute as pc
 import pytest
 
-from airflow_mlops.registry import ModelRegistry
-from airflow_mlops.store import FeatureStore
+from airflow_mlops.models.registry import ModelRegistry
+from airflow_mlops.store.feature_store import FeatureStore
 from tests.reliability.crash_harness import (
     Inconsistent,
     Readers,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_mlops.registry import ModelRegistry
+from airflow_mlops.models.registry import ModelRegistry
 from tests.reliability.crash_harness import (
     Inconsistent,
     Readers,

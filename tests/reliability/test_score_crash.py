@@ -12,9 +12,9 @@ import pyarrow.compute as pc
 import pytest
 
 from airflow_mlops.demo.environment import connection_json
-from airflow_mlops.registry import ModelRegistry
-from airflow_mlops.shadow import shadow_mask
-from airflow_mlops.store import FeatureStore
+from airflow_mlops.models.registry import ModelRegistry
+from airflow_mlops.scoring.shadow import shadow_mask
+from airflow_mlops.store.feature_store import FeatureStore
 from tests.reliability.crash_harness import (
     Inconsistent,
     Readers,

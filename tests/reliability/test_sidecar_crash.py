@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from airflow_mlops.demo.environment import connection_json
-from airflow_mlops.profile import ReferenceProfile
-from airflow_mlops.store import FeatureStore
+from airflow_mlops.drift.profile import ReferenceProfile
+from airflow_mlops.store.feature_store import FeatureStore
 from tests.reliability.crash_harness import (
     Inconsistent,
     Readers,

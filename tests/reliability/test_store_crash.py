@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from airflow_mlops.store import FeatureStore
+from airflow_mlops.store.feature_store import FeatureStore
 from tests.reliability.crash_harness import (
     Inconsistent,
     Readers,

@@ -60,7 +60,7 @@ def feature_publisher(
     import pyarrow.fs  # noqa: F401 - imported before forking, so kills land in publishes
     import pyarrow.parquet  # noqa: F401
 
-    from airflow_mlops.store import FeatureStore
+    from airflow_mlops.store.feature_store import FeatureStore
 
     if object_store:
         from tests.reliability.object_store import object_store_filesystem
@@ -137,8 +137,8 @@ def drift_reporter() -> Callable[[int], object]:
     """``BuildDriftProfileOperator`` (profile of day ``PROFILE_DAYS[tag % 3]``, stored beside
     the table) then ``DriftCheckOperator`` against it (report JSON + HTML beside ``DAY``),
     both as try ``tag``."""
-    import airflow_mlops.comparison
-    import airflow_mlops.report  # noqa: F401 - imported before forking
+    import airflow_mlops.drift.compare
+    import airflow_mlops.drift.report  # noqa: F401 - imported before forking
     from airflow_mlops.operators.drift_check import BuildDriftProfileOperator, DriftCheckOperator
 
     _allow_direct_execute()
@@ -170,7 +170,7 @@ PROFILE_DAYS = ("2026-01-01", "2026-01-02", "2026-01-03")
 def registry_writer(root: str) -> Callable[[int], object]:
     """Register a version (alias ``challenger`` moves to it), promote ``champion`` to it,
     and on every third tag roll ``champion`` back."""
-    from airflow_mlops.registry import ModelRegistry
+    from airflow_mlops.models.registry import ModelRegistry
 
     registry = ModelRegistry(root)
     model, contract = small_model()
@@ -194,7 +194,7 @@ def registry_writer(root: str) -> Callable[[int], object]:
 
 def alias_promoter(root: str, object_store: bool = False) -> Callable[[int], object]:
     """``promote(MODEL, "champion", f"v{tag:04d}")``: the tag names the version."""
-    from airflow_mlops.registry import ModelRegistry
+    from airflow_mlops.models.registry import ModelRegistry
 
     if object_store:
         from tests.reliability.object_store import object_store_filesystem

@@ -1,0 +1,37 @@
+"""Drift: the statistics (PSI, KS, chi-square, …), the streaming reference profile built on
+quantile sketches, the comparison of a partition with it, and the report.
+"""
+
+from __future__ import annotations
+
+from airflow_mlops.drift.compare import compare
+from airflow_mlops.drift.profile import ProfileBuilder, ReferenceProfile
+from airflow_mlops.drift.report import render_html, render_json
+from airflow_mlops.drift.stats import (
+    benjamini_hochberg,
+    check_thresholds,
+    chi2_homogeneity,
+    fisher_2x2,
+    histogram_counts,
+    jensen_shannon,
+    ks_pvalue,
+    psi,
+    verdict,
+)
+
+__all__ = [
+    "ProfileBuilder",
+    "ReferenceProfile",
+    "benjamini_hochberg",
+    "check_thresholds",
+    "chi2_homogeneity",
+    "compare",
+    "fisher_2x2",
+    "histogram_counts",
+    "jensen_shannon",
+    "ks_pvalue",
+    "psi",
+    "render_html",
+    "render_json",
+    "verdict",
+]
