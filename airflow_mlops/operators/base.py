@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, Param
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_mlops.checks import check_int
 from airflow_mlops.exceptions import ArgumentError, is_retryable
 from airflow_mlops.partition import partition_for_run, validate_partition
 
@@ -16,8 +17,6 @@ if TYPE_CHECKING:
 
     import jinja2
     from airflow.sdk import Context
-
-    from airflow_mlops.io.parquet import WrittenFile
 
 
 def partition_param(
@@ -73,26 +72,10 @@ class PartitionedOperator(BaseOperator):
         super().__init__(**kwargs)
         if partition is not None and not (isinstance(partition, str) and "{{" in partition):
             partition = validate_partition(partition)
-        if (
-            isinstance(partition_lag_days, bool)
-            or not isinstance(partition_lag_days, int)
-            or partition_lag_days < 0
-        ):
-            raise ArgumentError(
-                f"The 'partition_lag_days' parameter of {type(self).__name__} must be an int "
-                f">= 0. Got {partition_lag_days!r} instead."
-            )
         self.partition = partition
-        self.partition_lag_days = partition_lag_days
-
-    def positive_int(self, name: str, value: object) -> int:
-        """``value`` if it is an int >= 1, else an :class:`ArgumentError` naming the argument."""
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ArgumentError(
-                f"The {name!r} parameter of {type(self).__name__} must be an int >= 1. "
-                f"Got {value!r} instead."
-            )
-        return value
+        self.partition_lag_days = check_int(
+            partition_lag_days, "partition_lag_days", type(self).__name__, min_value=0
+        )
 
     def non_empty_sql(self, sql: object) -> str:
         """``sql`` if it is a non-empty string (query or ``.sql`` file name)."""
@@ -186,33 +169,3 @@ def partitions_to_process(context: Context, *, lag_days: int = 1) -> list[str]:
                 lag_days=lag_days,
             )
         ]
-
-
-def staged_output(
-    written: WrittenFile, *, partition: str, lineage: dict[str, Any]
-) -> dict[str, Any]:
-    """The XCom a staging step returns: a reference to its Parquet file, never the data."""
-    return {
-        "path": written.path,
-        "rows": written.rows,
-        "sha256": written.sha256,
-        "partition": partition,
-        "lineage": lineage,
-    }
-
-
-def staged_path(ref: Any, *, argument: str, operator: str) -> str:
-    """The staged file path behind ``ref`` (an upstream XCom dict or a plain path)."""
-    if isinstance(ref, dict) and ref.get("path"):
-        return str(ref["path"])
-    if isinstance(ref, str) and ref and ref != "None":
-        return ref
-    raise ArgumentError(
-        f"The {argument!r} parameter of {operator} must be an upstream step's output "
-        f"(e.g. extract.output) or a staged Parquet path. Got {ref!r} instead."
-    )
-
-
-def staged_lineage(ref: Any) -> dict[str, Any]:
-    """The lineage an upstream staged output carries (empty for a plain path)."""
-    return dict(ref.get("lineage") or {}) if isinstance(ref, dict) else {}

@@ -8,6 +8,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlops.checks import check_int
 from airflow_mlops.exceptions import ArgumentError
 from airflow_mlops.hooks.feature_store import FeatureStoreHook, feature_table_asset
 from airflow_mlops.hooks.model_registry import ModelRegistryHook
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from airflow_mlops.models.accelerate import CompilationCheck
     from airflow_mlops.models.registry import ModelRegistry
     from airflow_mlops.store.feature_store import FeatureStore
+    from airflow_mlops.store.staging import StagedOutput
 
 
 #: ``runtime`` values: the compiled runtime when verified, else scikit-learn; or scikit-learn.
@@ -160,9 +162,9 @@ class BatchScoreOperator(PartitionedOperator):
         self.shadow_seed = shadow_seed
         self.shadow_table = shadow_table
         self.threshold = threshold
-        self.workers = self.positive_int("workers", workers)
-        self.batch_size = self.positive_int("batch_size", batch_size)
-        self.num_shards = self.positive_int("num_shards", num_shards)
+        self.workers = check_int(workers, "workers", type(self).__name__)
+        self.batch_size = check_int(batch_size, "batch_size", type(self).__name__)
+        self.num_shards = check_int(num_shards, "num_shards", type(self).__name__)
         if self.num_shards > 1:
             if not (isinstance(shard, int) and 0 <= shard < self.num_shards):
                 raise ArgumentError(
@@ -183,7 +185,7 @@ class BatchScoreOperator(PartitionedOperator):
         if self.num_shards == 1:  # a shard only stages: the publish step emits the event
             self.add_outlets([a for a in declared if a not in self.outlets])
 
-    def execute_partition(self, context: Context, partition: str) -> dict[str, Any]:
+    def execute_partition(self, context: Context, partition: str) -> dict[str, Any] | StagedOutput:
         from airflow_mlops.contract import FeatureContract, schema_from_json
         from airflow_mlops.scoring.batches import check_model_inputs
 
@@ -431,11 +433,11 @@ class BatchScoreOperator(PartitionedOperator):
         columns: list[str],
         schema: pa.Schema,
         scoring: dict[str, Any],
-    ) -> dict[str, Any]:
+    ) -> StagedOutput:
         """Score this shard's rows into a staged file; a publish step combines the shards."""
         from airflow_mlops.io.parquet import write_batches
-        from airflow_mlops.operators.base import staged_output
         from airflow_mlops.progress import Progress
+        from airflow_mlops.store.staging import staged_output
 
         progress = Progress(
             f"score {self.features_table}/ds={partition} shard {self.shard}/{self.num_shards}",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperatorLink, BranchMixIn
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from airflow_mlops.checks import check_int
 from airflow_mlops.exceptions import ArgumentError
 from airflow_mlops.hooks.feature_store import FeatureStoreHook, feature_table_asset
 from airflow_mlops.operators.base import PartitionedOperator
@@ -114,7 +115,7 @@ class BuildDriftProfileOperator(PartitionedOperator):
         self.columns = list(columns) if columns else None
         self.exclude = list(exclude)
         self.exact = exact
-        self.batch_size = self.positive_int("batch_size", batch_size)
+        self.batch_size = check_int(batch_size, "batch_size", type(self).__name__)
         self.feature_store_conn_id = feature_store_conn_id
 
     def execute_partition(self, context: Context, partition: str) -> dict[str, Any]:
@@ -261,7 +262,7 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
         self.mode = mode
         self.ok_branch = ok_branch
         self.drift_branch = drift_branch
-        self.batch_size = self.positive_int("batch_size", batch_size)
+        self.batch_size = check_int(batch_size, "batch_size", type(self).__name__)
         self.feature_store_conn_id = feature_store_conn_id
         self.drift_asset = feature_table_asset(f"{table}_drift", feature_store_conn_id)
         if self.drift_asset not in self.outlets:

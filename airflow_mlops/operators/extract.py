@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.exceptions import ArgumentError
+from airflow_mlops.checks import check_bool, check_int
 from airflow_mlops.hooks.feature_store import FeatureStoreHook
 from airflow_mlops.hooks.sql_source import SqlSourceHook
-from airflow_mlops.operators.base import PartitionedOperator, staged_output
+from airflow_mlops.operators.base import PartitionedOperator
+from airflow_mlops.store.staging import staged_output
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from airflow.sdk import Context
+
+    from airflow_mlops.store.staging import StagedOutput
 
 
 class SqlExtractOperator(PartitionedOperator):
@@ -66,16 +69,11 @@ class SqlExtractOperator(PartitionedOperator):
         self.conn_id = conn_id
         self.parameters = parameters
         self.name = name or self.task_id
-        self.batch_size = self.positive_int("batch_size", batch_size)
-        if not isinstance(allow_empty, bool):
-            raise ArgumentError(
-                "The 'allow_empty' parameter of SqlExtractOperator must be True or False. "
-                f"Got {allow_empty!r} instead."
-            )
-        self.allow_empty = allow_empty
+        self.batch_size = check_int(batch_size, "batch_size", type(self).__name__)
+        self.allow_empty = check_bool(allow_empty, "allow_empty", type(self).__name__)
         self.feature_store_conn_id = feature_store_conn_id
 
-    def execute_partition(self, context: Context, partition: str) -> dict[str, Any]:
+    def execute_partition(self, context: Context, partition: str) -> StagedOutput:
         from airflow_mlops.io.parquet import write_batches
         from airflow_mlops.progress import Progress
         from airflow_mlops.sources.base import query_sha256

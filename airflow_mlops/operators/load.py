@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlops.checks import check_bool, check_int
 from airflow_mlops.exceptions import ArgumentError, EmptyInputError, TableNameError
 from airflow_mlops.hooks.feature_store import FeatureStoreHook, feature_table_asset
-from airflow_mlops.operators.base import PartitionedOperator, staged_lineage, staged_path
+from airflow_mlops.operators.base import PartitionedOperator
+from airflow_mlops.store.staging import staged_lineage, staged_path
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -87,13 +89,8 @@ class PublishFeaturesOperator(PartitionedOperator):
                 f"{', '.join(undeclared)} that the contract does not declare "
                 f"({', '.join(contract.names) if contract else ''}). Fix the key or the contract."
             )
-        if not isinstance(allow_empty, bool):
-            raise ArgumentError(
-                "The 'allow_empty' parameter of PublishFeaturesOperator must be True or False. "
-                f"Got {allow_empty!r} instead."
-            )
-        self.allow_empty = allow_empty
-        self.batch_size = self.positive_int("batch_size", batch_size)
+        self.allow_empty = check_bool(allow_empty, "allow_empty", type(self).__name__)
+        self.batch_size = check_int(batch_size, "batch_size", type(self).__name__)
         self.feature_store_conn_id = feature_store_conn_id
         self.asset = asset
 

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlops.exceptions import ArgumentError
 from airflow_mlops.hooks.feature_store import FeatureStoreHook
 from airflow_mlops.hooks.model_registry import ModelRegistryHook
-from airflow_mlops.operators.base import PartitionedOperator, staged_lineage, staged_path
+from airflow_mlops.operators.base import PartitionedOperator
+from airflow_mlops.store.staging import staged_lineage, staged_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence

@@ -7,14 +7,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlops.checks import check_int
 from airflow_mlops.exceptions import ArgumentError
 from airflow_mlops.hooks.feature_store import FeatureStoreHook
-from airflow_mlops.operators.base import (
-    PartitionedOperator,
-    staged_lineage,
-    staged_output,
-    staged_path,
-)
+from airflow_mlops.operators.base import PartitionedOperator
+from airflow_mlops.store.staging import staged_lineage, staged_output, staged_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -23,6 +20,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_mlops.store.feature_store import FeatureStore
+    from airflow_mlops.store.staging import StagedOutput
 
 
 def _merge_lineage(refs: Iterable[Any], name: str, code_sha256: str) -> dict[str, Any]:
@@ -49,7 +47,7 @@ class _StagingTransform(PartitionedOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.name = name or self.task_id
-        self.batch_size = self.positive_int("batch_size", batch_size)
+        self.batch_size = check_int(batch_size, "batch_size", type(self).__name__)
         self.feature_store_conn_id = feature_store_conn_id
 
     def stage(
@@ -60,7 +58,7 @@ class _StagingTransform(PartitionedOperator):
         schema: pa.Schema,
         batches: Iterable[pa.RecordBatch],
         lineage: dict[str, Any],
-    ) -> dict[str, Any]:
+    ) -> StagedOutput:
         from airflow_mlops.io.parquet import write_batches
         from airflow_mlops.progress import Progress
 
@@ -142,9 +140,9 @@ class SqlTransformOperator(_StagingTransform):
                 f"'512MB' or '2GB'. Got {memory_limit!r} instead."
             )
         self.memory_limit = memory_limit
-        self.threads = self.positive_int("threads", threads)
+        self.threads = check_int(threads, "threads", type(self).__name__)
 
-    def execute_partition(self, context: Context, partition: str) -> dict[str, Any]:
+    def execute_partition(self, context: Context, partition: str) -> StagedOutput:
         from airflow_mlops.transform import sql_transform
 
         store = FeatureStoreHook(self.feature_store_conn_id).get_store()
@@ -226,7 +224,7 @@ class PythonTransformOperator(_StagingTransform):
         self.input = input
         self.batch_format = batch_format
 
-    def execute_partition(self, context: Context, partition: str) -> dict[str, Any]:
+    def execute_partition(self, context: Context, partition: str) -> StagedOutput:
         import inspect
 
         from airflow_mlops.io.parquet import iter_batches, read_schema

@@ -42,9 +42,8 @@ from airflow_mlops.operators.base import (
     PartitionedOperator,
     partitions_to_process,
     published_partitions,
-    staged_lineage,
-    staged_path,
 )
+from airflow_mlops.store.staging import staged_lineage, staged_path
 from tests.operators.support import DAG_ID, RUN_ID, render_and_execute
 
 if TYPE_CHECKING:
