@@ -6,8 +6,77 @@ from typing import Any
 
 from airflow_mlops import __version__
 
+# The connection forms (Airflow >= 3.2 reads them from here, not from the hooks).
+FEATURE_STORE_CONNECTION: dict[str, Any] = {
+    "hook-class-name": "airflow_mlops.hooks.feature_store.FeatureStoreHook",
+    "hook-name": "Feature Store",
+    "connection-type": "feature_store",
+    "conn-fields": {
+        "root": {
+            "label": "Store root",
+            "schema": {"type": ["string", "null"]},
+            "description": (
+                "Local path or object-storage URI of the store, "
+                "e.g. /data/features or s3://bucket/features"
+            ),
+        },
+        "keep_versions": {
+            "label": "Versions kept per partition",
+            "schema": {"type": ["integer", "null"], "default": 3, "minimum": 1},
+            "description": "Previous versions kept for rollback (at least 1).",
+        },
+        "retention_grace_seconds": {
+            "label": "Retention grace (seconds)",
+            "schema": {"type": ["number", "null"], "default": 60, "minimum": 0},
+            "description": (
+                "How long the files of a version that left history stay for "
+                "readers still reading them (set it above your longest read)."
+            ),
+        },
+    },
+    "ui-field-behaviour": {
+        "hidden-fields": ["host", "schema", "login", "password", "port", "extra"],
+        "relabeling": {},
+        "placeholders": {"root": "/data/features or s3://bucket/features"},
+    },
+}
+
+MODEL_REGISTRY_CONNECTION: dict[str, Any] = {
+    "hook-class-name": "airflow_mlops.hooks.model_registry.ModelRegistryHook",
+    "hook-name": "Model Registry",
+    "connection-type": "model_registry",
+    "conn-fields": {
+        "root": {
+            "label": "Registry root",
+            "schema": {"type": ["string", "null"]},
+            "description": (
+                "Local path or object-storage URI of the registry, "
+                "e.g. /data/models or s3://bucket/models"
+            ),
+        },
+        "on_version_mismatch": {
+            "label": "On library version mismatch",
+            "schema": {
+                "type": ["string", "null"],
+                "default": "warn",
+                "enum": ["warn", "refuse", "ignore"],
+            },
+            "description": (
+                "What loading a model saved with other scikit-learn, joblib or "
+                "Python versions does."
+            ),
+        },
+    },
+    "ui-field-behaviour": {
+        "hidden-fields": ["host", "schema", "login", "password", "port", "extra"],
+        "relabeling": {},
+        "placeholders": {"root": "/data/models or s3://bucket/models"},
+    },
+}
+
 
 def get_provider_info() -> dict[str, Any]:
+    """What ``airflow providers list`` and the connection form know of this package."""
     return {
         "package-name": "airflow-mlops",
         "name": "MLOps batch features and scoring",
@@ -47,70 +116,7 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "extra-links": ["airflow_mlops.operators.drift_check.DriftReportLink"],
         "connection-types": [
-            {
-                "hook-class-name": "airflow_mlops.hooks.feature_store.FeatureStoreHook",
-                "hook-name": "Feature Store",
-                "connection-type": "feature_store",
-                "conn-fields": {
-                    "root": {
-                        "label": "Store root",
-                        "schema": {"type": ["string", "null"]},
-                        "description": (
-                            "Local path or object-storage URI of the store, "
-                            "e.g. /data/features or s3://bucket/features"
-                        ),
-                    },
-                    "keep_versions": {
-                        "label": "Versions kept per partition",
-                        "schema": {"type": ["integer", "null"], "default": 3, "minimum": 1},
-                        "description": "Previous versions kept for rollback (at least 1).",
-                    },
-                    "retention_grace_seconds": {
-                        "label": "Retention grace (seconds)",
-                        "schema": {"type": ["number", "null"], "default": 60, "minimum": 0},
-                        "description": (
-                            "How long the files of a version that left history stay for "
-                            "readers still reading them (set it above your longest read)."
-                        ),
-                    },
-                },
-                "ui-field-behaviour": {
-                    "hidden-fields": ["host", "schema", "login", "password", "port", "extra"],
-                    "relabeling": {},
-                    "placeholders": {"root": "/data/features or s3://bucket/features"},
-                },
-            },
-            {
-                "hook-class-name": "airflow_mlops.hooks.model_registry.ModelRegistryHook",
-                "hook-name": "Model Registry",
-                "connection-type": "model_registry",
-                "conn-fields": {
-                    "root": {
-                        "label": "Registry root",
-                        "schema": {"type": ["string", "null"]},
-                        "description": (
-                            "Local path or object-storage URI of the registry, "
-                            "e.g. /data/models or s3://bucket/models"
-                        ),
-                    },
-                    "on_version_mismatch": {
-                        "label": "On library version mismatch",
-                        "schema": {
-                            "type": ["string", "null"],
-                            "default": "warn",
-                            "enum": ["warn", "refuse", "ignore"],
-                        },
-                        "description": (
-                            "What loading a model saved with other scikit-learn, joblib or "
-                            "Python versions does."
-                        ),
-                    },
-                },
-                "ui-field-behaviour": {
-                    "hidden-fields": ["host", "schema", "login", "password", "port", "extra"],
-                    "relabeling": {},
-                    "placeholders": {"root": "/data/models or s3://bucket/models"},
-                },
-            },
+            FEATURE_STORE_CONNECTION,
+            MODEL_REGISTRY_CONNECTION,
         ],
     }
