@@ -22,7 +22,12 @@ from airflow.sdk import DAG, task
 
 from airflow_mlops.demo.credit_model import MODEL_NAME
 from airflow_mlops.hooks.feature_store import feature_table_asset
-from airflow_mlops.operators import BatchScoreOperator, DriftCheckOperator, partition_param
+from airflow_mlops.operators import (
+    BatchScoreOperator,
+    DriftCheckOperator,
+    partition_param,
+    partitions_to_process,
+)
 
 with DAG(
     dag_id="daily_customer_scoring",
@@ -43,9 +48,7 @@ with DAG(
     @task
     def partitions(**context: object) -> list[str]:
         """The partitions this run scores (one mapped scoring task each)."""
-        from airflow_mlops.operators.base import partitions_to_process
-
-        return partitions_to_process(context)  # type: ignore[arg-type]
+        return partitions_to_process(context)
 
     days = partitions()
     score = BatchScoreOperator.partial(

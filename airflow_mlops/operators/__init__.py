@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_mlops.operators.base import partition_param
+from airflow_mlops.operators.base import partition_param, partitions_to_process
 from airflow_mlops.operators.batch_score import BatchScoreOperator
 from airflow_mlops.operators.drift_check import BuildDriftProfileOperator, DriftCheckOperator
 from airflow_mlops.operators.extract import SqlExtractOperator
@@ -20,4 +20,5 @@ __all__ = [
     "SqlTransformOperator",
     "TrainModelOperator",
     "partition_param",
+    "partitions_to_process",
 ]

@@ -13,7 +13,7 @@ from airflow_mlops.exceptions import ArgumentError, is_retryable
 from airflow_mlops.partition import partition_for_run, validate_partition
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
     import jinja2
     from airflow.sdk import Context
@@ -135,7 +135,7 @@ class PartitionedOperator(BaseOperator):
         }
 
 
-def published_partitions(context: Context) -> list[str]:
+def published_partitions(context: Mapping[str, Any]) -> list[str]:
     """The partitions named by the run's triggering asset events, each once, by latest event."""
     events = context.get("triggering_asset_events") or {}
     found: list[tuple[Any, str]] = []
@@ -148,7 +148,7 @@ def published_partitions(context: Context) -> list[str]:
     return list(reversed(dict.fromkeys(reversed(newest_last))))
 
 
-def partitions_to_process(context: Context, *, lag_days: int = 1) -> list[str]:
+def partitions_to_process(context: Mapping[str, Any], *, lag_days: int = 1) -> list[str]:
     """Every partition a run should process, for fanning out with ``.expand()``.
 
     The ``partition`` param if given; else every partition the triggering asset events
