@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, Param
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_mlops.checks import check_int
-from airflow_mlops.exceptions import ArgumentError, is_retryable
+from airflow_mlops.checks import argument_error, check_int
+from airflow_mlops.exceptions import is_retryable
 from airflow_mlops.partition import partition_for_run, validate_partition
 
 if TYPE_CHECKING:
@@ -80,9 +80,8 @@ class PartitionedOperator(BaseOperator):
     def non_empty_sql(self, sql: object) -> str:
         """``sql`` if it is a non-empty string (query or ``.sql`` file name)."""
         if not isinstance(sql, str) or not sql.strip():
-            raise ArgumentError(
-                f"The 'sql' parameter of {type(self).__name__} must be a non-empty query or "
-                f".sql file name. Got {sql!r} instead."
+            raise argument_error(
+                "sql", type(self).__name__, "a non-empty query or .sql file name", sql
             )
         return sql
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.checks import check_int
+from airflow_mlops.checks import argument_error, check_int
 from airflow_mlops.exceptions import ArgumentError
 from airflow_mlops.hooks.feature_store import FeatureStoreHook
 from airflow_mlops.operators.base import PartitionedOperator
@@ -120,9 +120,11 @@ class SqlTransformOperator(_StagingTransform):
             name=name, batch_size=batch_size, feature_store_conn_id=feature_store_conn_id, **kwargs
         )
         if not isinstance(inputs, Mapping) or not inputs:
-            raise ArgumentError(
-                "The 'inputs' parameter of SqlTransformOperator must be a non-empty mapping of "
-                f"view name to upstream output. Got {inputs!r} instead."
+            raise argument_error(
+                "inputs",
+                "SqlTransformOperator",
+                "a non-empty mapping of view name to upstream output",
+                inputs,
             )
         bad = [key for key in inputs if not str(key).isidentifier()]
         if bad:
@@ -135,9 +137,11 @@ class SqlTransformOperator(_StagingTransform):
         if not isinstance(memory_limit, str) or not re.fullmatch(
             r"\s*\d+(\.\d+)?\s*[KMGT]i?B\s*", memory_limit, flags=re.IGNORECASE
         ):
-            raise ArgumentError(
-                "The 'memory_limit' parameter of SqlTransformOperator must be a size such as "
-                f"'512MB' or '2GB'. Got {memory_limit!r} instead."
+            raise argument_error(
+                "memory_limit",
+                "SqlTransformOperator",
+                "a size such as '512MB' or '2GB'",
+                memory_limit,
             )
         self.memory_limit = memory_limit
         self.threads = check_int(threads, "threads", type(self).__name__)
@@ -211,14 +215,12 @@ class PythonTransformOperator(_StagingTransform):
             name=name, batch_size=batch_size, feature_store_conn_id=feature_store_conn_id, **kwargs
         )
         if not callable(python_callable):
-            raise ArgumentError(
-                "The 'python_callable' parameter of PythonTransformOperator must be callable. "
-                f"Got {python_callable!r} instead."
+            raise argument_error(
+                "python_callable", "PythonTransformOperator", "callable", python_callable
             )
         if batch_format not in ("arrow", "pandas"):
-            raise ArgumentError(
-                "The 'batch_format' parameter of PythonTransformOperator must be 'arrow' or "
-                f"'pandas'. Got {batch_format!r} instead."
+            raise argument_error(
+                "batch_format", "PythonTransformOperator", "'arrow' or 'pandas'", batch_format
             )
         self.python_callable = python_callable
         self.input = input
