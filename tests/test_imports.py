@@ -19,6 +19,11 @@ HEAVY = ("pandas", "pyarrow", "sklearn", "joblib", "numpy", "scipy", "duckdb")
         ),
         pytest.param("import airflow_mlops.provider", id="provider"),
         pytest.param(
+            "import airflow_mlops.sources, airflow_mlops.io, airflow_mlops.store, "
+            "airflow_mlops.models, airflow_mlops.scoring, airflow_mlops.drift, airflow_mlops.cli",
+            id="engine-packages",
+        ),
+        pytest.param(
             "import runpy; runpy.run_path('dags/daily_customer_features.py')", id="dag-file"
         ),
     ],
