@@ -4,7 +4,7 @@ quantile sketches, the comparison of a partition with it, and the report.
 
 from __future__ import annotations
 
-from airflow_mlops.drift.compare import compare
+from airflow_mlops.drift.compare import ColumnReport, DriftReport, compare
 from airflow_mlops.drift.profile import ProfileBuilder, ReferenceProfile
 from airflow_mlops.drift.report import render_html, render_json
 from airflow_mlops.drift.stats import (
@@ -20,6 +20,8 @@ from airflow_mlops.drift.stats import (
 )
 
 __all__ = [
+    "ColumnReport",
+    "DriftReport",
     "ProfileBuilder",
     "ReferenceProfile",
     "benjamini_hochberg",

@@ -1,16 +1,19 @@
 """Comparing current data with a reference profile: tests, effect sizes, verdicts.
 
 The report :func:`compare` returns is what the drift operator stores and renders. How the
-statistics are computed and why verdicts rest on PSI: :mod:`airflow_mlops.drift.profile`.
+statistics are computed and why verdicts rest on PSI: :mod:`airflow_mlops.drift.profile`;
+each column's comparison: :mod:`airflow_mlops.drift.columns`.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from airflow_mlops.drift import stats
+from airflow_mlops.drift.columns import TESTS, ColumnTest, compare_categorical, compare_numeric
+from airflow_mlops.drift.profile import ReferenceProfile, bin_counts, bins_from_buckets
+from airflow_mlops.drift.sketch import NUMERIC, NumericSummary, Summary, check_batch, new_summary
 from airflow_mlops.exceptions import ArgumentError, EmptyInputError, format_names
 
 if TYPE_CHECKING:
@@ -20,20 +23,37 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-from airflow_mlops.drift.profile import ReferenceProfile, bin_counts, bins_from_buckets
-from airflow_mlops.drift.sketch import (
-    CATEGORICAL,
-    N_BUCKETS,
-    NUMERIC,
-    CategoricalSummary,
-    NumericSummary,
-    bucket_values,
-    check_batch,
-    new_summary,
-)
+# ---------------------------------------------------------------- the report's shape
 
-TESTS = {NUMERIC: ("ks", "chi2", "g-test"), CATEGORICAL: ("chi2", "g-test", "fisher")}
-UNSEEN_CAP = 20
+
+class ColumnReport(ColumnTest):
+    """A report's row: one column's test and its verdict."""
+
+    p_value_adjusted: float | None  # Benjamini–Hochberg across the report's columns
+    significant: bool | None  # ``p_value_adjusted < alpha``; reported, not a verdict
+    thresholds: list[float]  # (warn, fail) on the effect size
+    status: str  # "ok" | "warn" | "fail"
+
+
+class DriftReport(TypedDict):
+    """The drift report :func:`compare` returns, stored as JSON and rendered as HTML.
+
+    ``table``, ``partition``, ``reference``, ``generated_by`` and ``created_at`` are added
+    by :func:`airflow_mlops.drift.check.check_partition`.
+    """
+
+    reference_rows: int
+    current_rows: int
+    status: str  # the worst column status: "ok" | "warn" | "fail"
+    correction: str
+    alpha: float
+    summary: dict[str, int]  # columns per status
+    columns: list[ColumnReport]
+    table: NotRequired[str]
+    partition: NotRequired[str]
+    reference: NotRequired[dict[str, str]]  # {"kind": "profile", "name": …} or a partition
+    generated_by: NotRequired[dict[str, Any]]
+    created_at: NotRequired[str]  # ISO 8601, UTC
 
 
 # ---------------------------------------------------------------- compare
@@ -48,7 +68,7 @@ def compare(
     tests: Mapping[str, str] | None = None,
     alpha: float = 0.05,
     on_batch: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
+) -> DriftReport:
     """Compare current data, streamed batch by batch, with a reference profile.
 
     Verdicts by effect size: PSI against ``(warn, fail)`` thresholds, per column
@@ -62,69 +82,116 @@ def compare(
     :param alpha: false discovery rate; a column is ``significant`` when its adjusted
         p-value is below it (reported, not a verdict).
     :param on_batch: called with each batch's row count (progress).
+    :raises EmptyInputError: when the current data has no rows.
     """
+    limits, chosen = _check_compare_args(profile, thresholds, default_thresholds, tests, alpha)
+    current = _accumulate(profile, batches, on_batch)
+    columns = _verdicts(_column_rows(profile, current, chosen), limits, alpha)
+    summary = {s: sum(c["status"] == s for c in columns) for s in ("ok", "warn", "fail")}
+    return {
+        "reference_rows": profile.rows,
+        "current_rows": current.rows,
+        "status": "fail" if summary["fail"] else "warn" if summary["warn"] else "ok",
+        "correction": "benjamini-hochberg",
+        "alpha": alpha,
+        "summary": summary,
+        "columns": columns,
+    }
+
+
+@dataclass
+class _Current:
+    """The current data so far: per column a summary, and per numeric column its counts on
+    the reference's bins (``binned``, when the reference kept its values) or the counts of
+    values below the reference's min and above its max (``outside``, when it sketched them).
+    """
+
+    summaries: dict[str, Summary]
+    binned: dict[str, np.ndarray]
+    outside: dict[str, list[int]] = field(default_factory=dict)
+    rows: int = 0
+
+    def add(self, name: str, reference: dict[str, Any], finite: np.ndarray) -> None:
+        """Count one batch's finite values of numeric column ``name`` on the reference's bins."""
+        import numpy as np
+
+        if reference["edge_buckets"] is None:
+            self.binned[name] += bin_counts(reference["edges"], finite)
+        elif finite.size:
+            self.outside[name][0] += int(np.count_nonzero(finite < reference["min"]))
+            self.outside[name][1] += int(np.count_nonzero(finite > reference["max"]))
+
+    def bins(self, name: str, reference: dict[str, Any], buckets: np.ndarray) -> np.ndarray:
+        """Numeric column ``name``'s counts per reference bin (``buckets``: its sketch)."""
+        if reference["edge_buckets"] is None:
+            return self.binned[name]
+        return bins_from_buckets(buckets, reference["edge_buckets"], *self.outside[name])
+
+
+def _accumulate(
+    profile: ReferenceProfile,
+    batches: Iterable[pa.RecordBatch],
+    on_batch: Callable[[int], None] | None,
+) -> _Current:
+    """Summarise the current data batch by batch; refuse it when it has no rows."""
     import numpy as np
 
-    limits, chosen = _check_compare_args(profile, thresholds, default_thresholds, tests, alpha)
     kinds = {n: c["kind"] for n, c in profile.columns.items()}
     keep = None if profile.exact else profile.sample_size
-    current = {n: new_summary(k, keep) for n, k in kinds.items()}
-    binned = {
-        n: np.zeros(len(c["edges"]) + 1, dtype=np.int64)
-        for n, c in profile.columns.items()
-        if c["kind"] == NUMERIC
-    }
-    outside = {n: [0, 0] for n in binned}  # below the reference's min, above its max
-    rows = 0
+    numeric = {n: c for n, c in profile.columns.items() if c["kind"] == NUMERIC}
+    current = _Current(
+        summaries={n: new_summary(k, keep) for n, k in kinds.items()},
+        binned={n: np.zeros(len(c["edges"]) + 1, dtype=np.int64) for n, c in numeric.items()},
+        outside={n: [0, 0] for n in numeric},
+    )
     for batch in batches:
         check_batch(kinds, batch.schema, what="current data")
-        for name, summary in current.items():
+        for name, summary in current.summaries.items():
             if isinstance(summary, NumericSummary):
-                finite = summary.update(batch.column(name))
-                reference = profile.columns[name]
-                if reference["edge_buckets"] is None:
-                    binned[name] += bin_counts(reference["edges"], finite)
-                elif finite.size:
-                    outside[name][0] += int(np.count_nonzero(finite < reference["min"]))
-                    outside[name][1] += int(np.count_nonzero(finite > reference["max"]))
+                current.add(name, numeric[name], summary.update(batch.column(name)))
             else:
                 summary.update(batch.column(name))
-        rows += batch.num_rows
+        current.rows += batch.num_rows
         if on_batch is not None:
             on_batch(batch.num_rows)
-    if rows == 0:
+    if current.rows == 0:
         raise EmptyInputError(
             "The current data has no rows to compare with the reference profile. Check the "
             "partition, or skip the drift check for empty partitions."
         )
-    columns = []
+    return current
+
+
+def _column_rows(
+    profile: ReferenceProfile, current: _Current, chosen: Mapping[str, str]
+) -> list[ColumnTest]:
+    """Each profiled column's test and effect sizes, in the profile's column order."""
+    rows = []
     for name, reference in profile.columns.items():
-        summary = current[name]
+        summary = current.summaries[name]
         if isinstance(summary, NumericSummary):
-            if reference["edge_buckets"] is not None:
-                edge_buckets = reference["edge_buckets"]
-                binned[name] = bins_from_buckets(summary.buckets, edge_buckets, *outside[name])
-            row = _compare_numeric(name, reference, summary, binned[name], chosen.get(name))
+            binned = current.bins(name, reference, summary.buckets)
+            rows.append(compare_numeric(name, reference, summary, binned, chosen.get(name)))
         else:
-            row = _compare_categorical(name, reference, summary, chosen.get(name))
-        columns.append(row)
-    adjusted = stats.benjamini_hochberg([c["p_value"] for c in columns])
-    for column, p_adjusted in zip(columns, adjusted, strict=True):
-        column["p_value_adjusted"] = p_adjusted
-        column["significant"] = None if p_adjusted is None else bool(p_adjusted < alpha)
-        column["thresholds"] = list(limits[column["name"]])
-        column["status"] = stats.verdict(column["effect_size"], limits[column["name"]])
-    summary_counts = {s: sum(c["status"] == s for c in columns) for s in ("ok", "warn", "fail")}
-    status = "fail" if summary_counts["fail"] else "warn" if summary_counts["warn"] else "ok"
-    return {
-        "reference_rows": profile.rows,
-        "current_rows": rows,
-        "status": status,
-        "correction": "benjamini-hochberg",
-        "alpha": alpha,
-        "summary": summary_counts,
-        "columns": columns,
-    }
+            rows.append(compare_categorical(name, reference, summary, chosen.get(name)))
+    return rows
+
+
+def _verdicts(
+    rows: list[ColumnTest], limits: Mapping[str, tuple[float, float]], alpha: float
+) -> list[ColumnReport]:
+    """The rows with their p-values adjusted across columns and their PSI verdicts."""
+    adjusted = stats.benjamini_hochberg([row["p_value"] for row in rows])
+    return [
+        {
+            **row,
+            "p_value_adjusted": p_adjusted,
+            "significant": None if p_adjusted is None else bool(p_adjusted < alpha),
+            "thresholds": list(limits[row["name"]]),
+            "status": stats.verdict(row["effect_size"], limits[row["name"]]),
+        }
+        for row, p_adjusted in zip(rows, adjusted, strict=True)
+    ]
 
 
 def _check_compare_args(
@@ -159,156 +226,3 @@ def _check_compare_args(
                 f"Got {test!r} instead."
             )
     return limits, chosen
-
-
-def _finite(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
-
-
-def _histogram(
-    labels: list[str], reference: list[int], current: list[int], ref_nulls: int, cur_nulls: int
-) -> tuple[dict[str, Any], float]:
-    """The report's histogram (proportions, a "null" bin if either side has nulls) and PSI."""
-    if ref_nulls or cur_nulls:
-        labels, reference, current = (
-            labels + ["null"],
-            reference + [ref_nulls],
-            current + [cur_nulls],
-        )
-    ref_total, cur_total = sum(reference), sum(current)
-    histogram = {
-        "labels": labels,
-        "reference": [c / ref_total for c in reference],
-        "current": [c / cur_total for c in current],
-    }
-    return histogram, stats.psi(reference, current)
-
-
-def _edge_labels(edges: list[float]) -> list[str]:
-    if not edges:
-        return ["any value"]
-    shown = [f"{e:.6g}" for e in edges]
-    inner = [f"[{a}, {b})" for a, b in zip(shown, shown[1:], strict=False)]
-    inner[-1] = inner[-1][:-1] + "]"
-    return [f"< {shown[0]}", *inner, f"> {shown[-1]}"]
-
-
-def _compare_numeric(
-    name: str,
-    reference: dict[str, Any],
-    current: NumericSummary,
-    binned: np.ndarray,
-    test: str | None,
-) -> dict[str, Any]:
-    import numpy as np
-    from scipy.stats import ks_2samp, wasserstein_distance
-
-    histogram, psi = _histogram(
-        _edge_labels(reference["edges"]),
-        list(reference["reference_bins"]),
-        binned.tolist(),
-        reference["nulls"],
-        current.rows - current.count,
-    )
-    test = test or "ks"
-    statistic = p_value = wasserstein = None
-    error = 0.0
-    ref_values, cur_values = reference["values"], current.values()
-    both_kept = ref_values is not None and cur_values is not None
-    if reference["count"] and current.count:
-        ref_buckets = np.zeros(N_BUCKETS, dtype=np.int64)
-        ref_buckets[reference["sketch"]["index"]] = reference["sketch"]["count"]
-        if both_kept:
-            wasserstein = wasserstein_distance(ref_values, cur_values)
-        else:
-            index = np.flatnonzero(ref_buckets + current.buckets)
-            wasserstein = stats.wasserstein_from_counts(
-                bucket_values(index), ref_buckets[index], current.buckets[index]
-            )
-        wasserstein /= reference["scale"]
-        if test == "ks" and both_kept:
-            with warnings.catch_warnings():
-                # scipy's exact p-value may fall back to its asymptotic one: still scipy's answer
-                warnings.filterwarnings("ignore", "ks_2samp: Exact calculation unsuccessful")
-                result = ks_2samp(ref_values, cur_values)
-            statistic, p_value = float(result.statistic), float(result.pvalue)
-        elif test == "ks":
-            statistic = stats.ks_from_counts(ref_buckets, current.buckets)
-            p_value = stats.ks_pvalue(statistic, reference["count"], current.count)
-            error = stats.ks_bucket_error_bound(ref_buckets, current.buckets)
-        else:
-            statistic, p_value = stats.chi2_homogeneity(
-                reference["reference_bins"], binned, g_test=test == "g-test"
-            )
-    return {
-        "name": name,
-        "kind": NUMERIC,
-        "test": test,
-        "statistic": _finite(statistic),
-        "statistic_max_error": error,
-        "p_value": _finite(p_value),
-        "psi": psi,
-        "wasserstein_normed": _finite(wasserstein),
-        "null_rate_reference": reference["nulls"] / reference["rows"],
-        "null_rate_current": (current.rows - current.count) / current.rows,
-        "effect_metric": "psi",
-        "effect_size": psi,
-        "histogram": histogram,
-    }
-
-
-def _default_categorical_test(reference: list[int], current: list[int]) -> str:
-    cells = [(r, c) for r, c in zip(reference, current, strict=True) if r or c]
-    if len(cells) == 2:
-        total = sum(r + c for r, c in cells)
-        rows = sum(r for r, _ in cells), sum(c for _, c in cells)
-        expected = [row * (r + c) / total for r, c in cells for row in rows]
-        if min(expected) < 5:
-            return "fisher"
-    return "chi2"
-
-
-def _compare_categorical(
-    name: str, reference: dict[str, Any], current: CategoricalSummary, test: str | None
-) -> dict[str, Any]:
-    vocabulary = reference["vocabulary"]
-    counts = [current.counts.get(v, 0) for v in vocabulary]
-    counts.append(current.count - sum(counts))
-    ref_counts = list(reference["reference_bins"])
-    histogram, psi = _histogram(
-        [*vocabulary, "other"], ref_counts, counts, reference["nulls"], current.rows - current.count
-    )
-    known = set(vocabulary) | set(reference["other_categories"])
-    unseen = [n for n, _ in current.ranked() if n not in known]
-    test = test or _default_categorical_test(ref_counts, counts)
-    statistic = p_value = None
-    if reference["count"] and current.count:
-        if test == "fisher":
-            cells = [(r, c) for r, c in zip(ref_counts, counts, strict=True) if r or c]
-            if len(cells) != 2:
-                raise ArgumentError(
-                    f"Fisher's exact test needs exactly two categories; column {name!r} has "
-                    f"{len(cells)}. Use 'chi2' or 'g-test' for it."
-                )
-            statistic, p_value = stats.fisher_2x2(*zip(*cells, strict=True))
-        else:
-            statistic, p_value = stats.chi2_homogeneity(ref_counts, counts, g_test=test == "g-test")
-    return {
-        "name": name,
-        "kind": CATEGORICAL,
-        "test": test,
-        "statistic": _finite(statistic),
-        "statistic_max_error": 0.0,
-        "p_value": _finite(p_value),
-        "psi": psi,
-        "jensen_shannon": stats.jensen_shannon(
-            [p for p in histogram["reference"]], [p for p in histogram["current"]]
-        ),
-        "null_rate_reference": reference["nulls"] / reference["rows"],
-        "null_rate_current": (current.rows - current.count) / current.rows,
-        "unseen_categories": unseen[:UNSEEN_CAP],
-        "unseen_categories_total": len(unseen),
-        "effect_metric": "psi",
-        "effect_size": psi,
-        "histogram": histogram,
-    }

@@ -41,15 +41,6 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.exceptions import ArgumentError, EmptyInputError, format_names
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    import numpy as np
-    import pyarrow as pa
-
-
 from airflow_mlops.drift.sketch import (
     CATEGORICAL,
     NUMERIC,
@@ -64,6 +55,13 @@ from airflow_mlops.drift.sketch import (
     kind_of,
     new_summary,
 )
+from airflow_mlops.exceptions import ArgumentError, EmptyInputError, format_names
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import numpy as np
+    import pyarrow as pa
 
 FORMAT = "airflow-mlops/drift-profile"
 FORMAT_VERSION = 1

@@ -22,15 +22,15 @@ import numbers
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlops.exceptions import format_names
+
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from airflow_mlops.drift.compare import ColumnReport, DriftReport
 
 DASH = "—"
 STATUS_COLOURS = {"ok": "#2e7d32", "warn": "#b45309", "fail": "#c62828", "unknown": "#6b7280"}
 SEVERITY = {"fail": 0, "warn": 1, "ok": 2}
-REFERENCE_COLOUR = "#9ca3af"
-CURRENT_COLOUR = "#1d4ed8"
-PAIRED_BARS = ((0.1, "reference", REFERENCE_COLOUR), (0.5, "current", CURRENT_COLOUR))
+PAIRED_BARS = ((0.1, "reference", "#9ca3af"), (0.5, "current", "#1d4ed8"))  # offset, key, colour
 THRESHOLD_COLOURS = {"warn": STATUS_COLOURS["warn"], "fail": STATUS_COLOURS["fail"]}
 
 _CSS = """
@@ -59,31 +59,30 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(380px,1fr));gap:14px}
 .card{border-left-width:6px}
 .muted{color:#6b7280}
-"""
+""" + "".join(
+    f".s-{name}{{background:{colour}}}.b-{name}{{border-color:{colour}}}"
+    for name, colour in STATUS_COLOURS.items()
+)
 
 
-def render_json(report: Mapping[str, Any]) -> str:
+def render_json(report: DriftReport) -> str:
     """The report as JSON: sorted keys, indent 2, NaN and infinities written as ``null``."""
     return json.dumps(_json_safe(report), sort_keys=True, indent=2, allow_nan=False, default=str)
 
 
-def render_html(report: Mapping[str, Any]) -> str:
+def render_html(report: DriftReport) -> str:
     """The report as one self-contained HTML5 document (inline CSS and SVG, no script)."""
     columns = [c for c in report.get("columns") or [] if isinstance(c, Mapping)]
     by_severity = sorted(columns, key=lambda c: (SEVERITY.get(_status(c), 3), -_sort_psi(c)))
     title = " ".join(
         _text(report.get(key)) for key in ("table", "partition") if report.get(key) is not None
     )
-    css = _CSS + "".join(
-        f".s-{name}{{background:{colour}}}.b-{name}{{border-color:{colour}}}"
-        for name, colour in STATUS_COLOURS.items()
-    )
     return "\n".join(
         [
             '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             f"<title>Drift report{': ' + title if title else ''}</title>",
-            f"<style>{css}</style>\n</head>\n<body>\n<main>",
+            f"<style>{_CSS}</style>\n</head>\n<body>\n<main>",
             _header(report, title),
             "<h2>PSI by column</h2>",
             _overview(columns),
@@ -188,7 +187,7 @@ def _badge(status: str) -> str:
 # --- page sections ------------------------------------------------------------------------
 
 
-def _header(report: Mapping[str, Any], title: str) -> str:
+def _header(report: DriftReport, title: str) -> str:
     status = _status(report)
     summary = report.get("summary")
     counts = summary if isinstance(summary, Mapping) else {}
@@ -225,7 +224,7 @@ def _count(value: object) -> str:
     return f"{value:,}" if isinstance(value, numbers.Integral) else DASH
 
 
-def _statistics_table(columns: Sequence[Mapping[str, Any]]) -> str:
+def _statistics_table(columns: list[ColumnReport]) -> str:
     heads = ["Column", "Kind", "Test", "PSI", "Statistic", "p", "Adjusted p"]
     heads += ["Wasserstein / JS", "Null rate ref → cur", "Unseen categories", "Status"]
     rows = [_statistics_row(column) for column in columns]
@@ -249,9 +248,7 @@ def _statistics_row(column: Mapping[str, Any]) -> str:
     null_rates = f"{_number(column.get('null_rate_reference'), '.1%')} → "
     null_rates += _number(column.get("null_rate_current"), ".1%")
     unseen = [str(value) for value in column.get("unseen_categories") or []]
-    unseen_text = html.escape(", ".join(unseen[:5])) if unseen else DASH
-    if len(unseen) > 5:
-        unseen_text += f" and {len(unseen) - 5} more"
+    unseen_text = html.escape(format_names(unseen, limit=5)) if unseen else DASH
     cells = [
         f'<th scope="row">{_text(column.get("name"))}</th>',
         f"<td>{_text(column.get('kind'))}</td>",
@@ -276,7 +273,7 @@ def _statistics_row(column: Mapping[str, Any]) -> str:
 # --- charts -------------------------------------------------------------------------------
 
 
-def _overview(columns: Sequence[Mapping[str, Any]]) -> str:
+def _overview(columns: list[ColumnReport]) -> str:
     """Horizontal PSI bars, one per column, largest first, with dashed threshold marks."""
     label_w, bar_w, value_w, row_h, top, bottom = 220, 820, 140, 22, 8, 36
     rows = sorted(columns, key=lambda c: -_sort_psi(c))

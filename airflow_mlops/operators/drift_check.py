@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from airflow.sdk import BaseOperator, Context
     from airflow.sdk.types import TaskInstanceKey
 
+    from airflow_mlops.drift.compare import DriftReport
     from airflow_mlops.drift.profile import ReferenceProfile
     from airflow_mlops.store.feature_store import FeatureStore
 
@@ -299,8 +300,8 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
         summary = self._publish(store, partition, report)
         context["outlet_events"][self.drift_asset].extra = {
             "partition": partition,
-            "status": report["status"],
-            "summary": report["summary"],
+            "status": summary["status"],
+            "summary": summary["summary"],
         }
         return self._decide(context, report, summary)
 
@@ -333,7 +334,7 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
         profile = build_profile(store, self.table, day, self.columns, self.exclude, self.batch_size)
         return profile, {"kind": "partition", "partition": day}
 
-    def _publish(self, store: FeatureStore, partition: str, report: dict[str, Any]) -> dict:
+    def _publish(self, store: FeatureStore, partition: str, report: DriftReport) -> dict:
         from airflow_mlops.drift.report import render_html, render_json
 
         store.write_sidecar(
@@ -371,7 +372,7 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
             },
         }
 
-    def _decide(self, context: Context, report: dict[str, Any], summary: dict) -> Any:
+    def _decide(self, context: Context, report: DriftReport, summary: dict) -> Any:
         drifted = report["status"] == "fail"
         if self.mode == "branch":
             branch = self.drift_branch if drifted else self.ok_branch
