@@ -1,9 +1,18 @@
 """Drift: the statistics (PSI, KS, chi-square, …), the streaming reference profile built on
-quantile sketches, the comparison of a partition with it, and the report.
+quantile sketches, the comparison of a partition with it, the report, and the check of a
+feature-store partition that ties them together.
 """
 
 from __future__ import annotations
 
+from airflow_mlops.drift.check import (
+    DriftCheckRequest,
+    build_profile,
+    check_partition,
+    load_profile,
+    save_profile,
+    write_report,
+)
 from airflow_mlops.drift.compare import ColumnReport, DriftReport, compare
 from airflow_mlops.drift.profile import ProfileBuilder, ReferenceProfile
 from airflow_mlops.drift.report import render_html, render_json
@@ -21,10 +30,13 @@ from airflow_mlops.drift.stats import (
 
 __all__ = [
     "ColumnReport",
+    "DriftCheckRequest",
     "DriftReport",
     "ProfileBuilder",
     "ReferenceProfile",
     "benjamini_hochberg",
+    "build_profile",
+    "check_partition",
     "check_thresholds",
     "chi2_homogeneity",
     "compare",
@@ -32,8 +44,11 @@ __all__ = [
     "histogram_counts",
     "jensen_shannon",
     "ks_pvalue",
+    "load_profile",
     "psi",
     "render_html",
     "render_json",
+    "save_profile",
     "verdict",
+    "write_report",
 ]

@@ -2,37 +2,25 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperatorLink, BranchMixIn
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from airflow_mlops.checks import check_int
+from airflow_mlops.checks import check_choice, check_int, check_names
 from airflow_mlops.exceptions import ArgumentError
 from airflow_mlops.hooks.feature_store import FeatureStoreHook, feature_table_asset
 from airflow_mlops.operators.base import PartitionedOperator
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
-    import pyarrow as pa
     from airflow.sdk import BaseOperator, Context
     from airflow.sdk.types import TaskInstanceKey
 
     from airflow_mlops.drift.compare import DriftReport
-    from airflow_mlops.drift.profile import ReferenceProfile
-    from airflow_mlops.store.feature_store import FeatureStore
 
 MODES = ("fail", "soft_fail", "warn", "branch")
-REFERENCES = ("previous", "partition", "profile")
-REPORT_JSON = "drift_report.json"
-REPORT_HTML = "drift_report.html"
-
-
-def profile_name(name: str) -> str:
-    """The sidecar file a named profile is stored in."""
-    return f"profile-{name}.json"
 
 
 class DriftReportLink(BaseOperatorLink):
@@ -44,40 +32,18 @@ class DriftReportLink(BaseOperatorLink):
         return str(getattr(operator, "drift_report_url", "") or "")
 
 
-def _check_table_and_columns(
-    operator: str, table: object, columns: object, exclude: object
-) -> None:
-    """Refuse a table name that is not an identifier, and a column list given as a string."""
+def _checked_columns(
+    owner: str, table: object, columns: object, exclude: object
+) -> tuple[list[str] | None, list[str]]:
+    """``columns`` (``None``: all) and ``exclude`` as lists, once ``table`` is a table name."""
     from airflow_mlops.store.feature_store import validate_table_name
 
     try:
         validate_table_name(table)
     except ValueError as exc:
-        raise ArgumentError(f"{operator} table: {exc}") from exc
-    for name, value in (("columns", columns), ("exclude", exclude)):
-        if isinstance(value, str):
-            raise ArgumentError(
-                f"The {name!r} parameter of {operator} must be a list of column names. "
-                f"Got the string {value!r} instead: write [{value!r}]."
-            )
-
-
-def _read(
-    store: FeatureStore,
-    table: str,
-    partition: str,
-    columns: Sequence[str] | None,
-    exclude: Sequence[str],
-    batch_size: int,
-) -> Iterator[pa.RecordBatch]:
-    """The checked columns of a partition, batch by batch (unknown columns are an error)."""
-    wanted = [c for c in columns if c not in set(exclude)] if columns else None
-    for batch in store.iter_partition_batches(
-        table, partition, columns=wanted, batch_size=batch_size
-    ):
-        if wanted is None and exclude:
-            batch = batch.select([n for n in batch.schema.names if n not in set(exclude)])
-        yield batch
+        raise ArgumentError(f"{owner} table: {exc}") from exc
+    chosen = None if columns is None else check_names(columns, "columns", owner)
+    return chosen or None, check_names(exclude, "exclude", owner)
 
 
 class BuildDriftProfileOperator(PartitionedOperator):
@@ -110,29 +76,27 @@ class BuildDriftProfileOperator(PartitionedOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        _check_table_and_columns("BuildDriftProfileOperator", table, columns, exclude)
+        self.columns, self.exclude = _checked_columns(type(self).__name__, table, columns, exclude)
         self.table = table
         self.profile_name = profile_name
-        self.columns = list(columns) if columns else None
-        self.exclude = list(exclude)
         self.exact = exact
         self.batch_size = check_int(batch_size, "batch_size", type(self).__name__)
         self.feature_store_conn_id = feature_store_conn_id
 
     def execute_partition(self, context: Context, partition: str) -> dict[str, Any]:
+        from airflow_mlops.drift.check import build_profile, save_profile
+
         store = FeatureStoreHook(self.feature_store_conn_id).get_store()
         profile = build_profile(
             store,
             self.table,
             partition,
-            self.columns,
-            self.exclude,
-            self.batch_size,
+            columns=self.columns,
+            exclude=self.exclude,
+            batch_size=self.batch_size,
             exact=self.exact,
         )
-        path = store.write_sidecar(
-            self.table, profile_name(self.profile_name), profile.to_json().encode()
-        )
+        path = save_profile(store, self.table, self.profile_name, profile)
         self.log.info(
             "Stored drift profile %r of %s/ds=%s (%d rows) at %s",
             self.profile_name,
@@ -148,25 +112,6 @@ class BuildDriftProfileOperator(PartitionedOperator):
             "rows": profile.rows,
             "path": path,
         }
-
-
-def build_profile(
-    store: FeatureStore,
-    table: str,
-    partition: str,
-    columns: Sequence[str] | None,
-    exclude: Sequence[str],
-    batch_size: int,
-    *,
-    exact: bool = False,
-) -> ReferenceProfile:
-    """A reference profile of one partition, built batch by batch."""
-    from airflow_mlops.drift.profile import ProfileBuilder
-
-    builder = ProfileBuilder(exact=exact)
-    for batch in _read(store, table, partition, columns, exclude, batch_size):
-        builder.update(batch)
-    return builder.finish()
 
 
 class DriftCheckOperator(PartitionedOperator, BranchMixIn):
@@ -234,9 +179,13 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        _check_table_and_columns("DriftCheckOperator", table, columns, exclude)
-        self._check_choice("reference", reference, REFERENCES)
-        self._check_choice("mode", mode, MODES)
+        from airflow_mlops.drift.check import REFERENCES
+        from airflow_mlops.drift.stats import check_thresholds
+
+        owner = type(self).__name__
+        self.columns, self.exclude = _checked_columns(owner, table, columns, exclude)
+        self.reference = check_choice(reference, "reference", owner, REFERENCES)
+        self.mode = check_choice(mode, "mode", owner, MODES)
         if reference == "profile" and not profile_name:
             raise ArgumentError("DriftCheckOperator(reference='profile') needs a profile_name.")
         if reference == "partition" and not reference_partition:
@@ -247,57 +196,48 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
             raise ArgumentError(
                 "DriftCheckOperator(mode='branch') needs both ok_branch and drift_branch."
             )
-        from airflow_mlops.drift.stats import check_thresholds
-
         for column, pair in {**(thresholds or {}), "(default)": default_thresholds}.items():
             check_thresholds(pair, what=f"DriftCheckOperator (column {column!r})")
         self.table = table
-        self.reference = reference
         self.profile_name = profile_name
         self.reference_partition = reference_partition
-        self.columns = list(columns) if columns else None
-        self.exclude = list(exclude)
         self.thresholds = {k: tuple(v) for k, v in (thresholds or {}).items()}
         self.default_thresholds = tuple(default_thresholds)
         self.tests = dict(tests or {})
-        self.mode = mode
         self.ok_branch = ok_branch
         self.drift_branch = drift_branch
-        self.batch_size = check_int(batch_size, "batch_size", type(self).__name__)
+        self.batch_size = check_int(batch_size, "batch_size", owner)
         self.feature_store_conn_id = feature_store_conn_id
         self.drift_asset = feature_table_asset(f"{table}_drift", feature_store_conn_id)
         if self.drift_asset not in self.outlets:
             self.add_outlets([self.drift_asset])
         self.drift_report_url = ""
 
-    def _check_choice(self, name: str, value: object, choices: Sequence[str]) -> None:
-        if value not in choices:
-            raise ArgumentError(
-                f"The {name!r} parameter of DriftCheckOperator must be one of "
-                f"{', '.join(map(repr, choices))}. Got {value!r} instead."
-            )
-
     def execute_partition(self, context: Context, partition: str) -> Any:
-        from airflow_mlops.drift.compare import compare
+        from airflow_mlops.drift.check import DriftCheckRequest, check_partition, write_report
 
         store = FeatureStoreHook(self.feature_store_conn_id).get_store()
-        profile, reference = self._reference(store, partition)
-        report = compare(
-            profile,
-            _read(store, self.table, partition, self.columns, self.exclude, self.batch_size),
+        request = DriftCheckRequest(
+            table=self.table,
+            partition=partition,
+            reference=self.reference,
+            profile_name=self.profile_name,
+            reference_partition=self.reference_partition,
+            columns=self.columns,
+            exclude=self.exclude,
             thresholds=self.thresholds,
             default_thresholds=self.default_thresholds,
             tests=self.tests,
+            batch_size=self.batch_size,
         )
-        report = {
-            **report,
-            "table": self.table,
-            "partition": partition,
-            "reference": reference,
-            "generated_by": self.run_identity(context),
-            "created_at": dt.datetime.now(dt.UTC).isoformat(),
-        }
-        summary = self._publish(store, partition, report)
+        report = check_partition(store, request, generated_by=self.run_identity(context))
+        if report is None:
+            raise AirflowSkipException(
+                f"Table {self.table!r} has no partition before {partition} to compare "
+                "with: nothing to check yet (the first day of a table)."
+            )
+        self.drift_report_url = write_report(store, report)
+        summary = self._summary(report)
         context["outlet_events"][self.drift_asset].extra = {
             "partition": partition,
             "status": summary["status"],
@@ -305,51 +245,14 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
         }
         return self._decide(context, report, summary)
 
-    def _reference(self, store: FeatureStore, partition: str) -> tuple[Any, dict[str, Any]]:
-        from airflow_mlops.drift.profile import ReferenceProfile
-
-        if self.reference == "profile":
-            assert self.profile_name is not None
-            text = store.read_sidecar(self.table, profile_name(self.profile_name))
-            try:
-                profile = ReferenceProfile.from_json(text.decode("utf-8", errors="replace"))
-            except ArgumentError as exc:
-                raise ArgumentError(
-                    f"Drift profile {self.profile_name!r} of table {self.table!r}: {exc}"
-                ) from exc
-            return profile, {
-                "kind": "profile",
-                "name": self.profile_name,
-            }
-        if self.reference == "partition":
-            day = str(self.reference_partition)
-        else:
-            earlier = [p for p in store.list_partitions(self.table) if p < partition]
-            if not earlier:
-                raise AirflowSkipException(
-                    f"Table {self.table!r} has no partition before {partition} to compare "
-                    "with: nothing to check yet (the first day of a table)."
-                )
-            day = earlier[-1]
-        profile = build_profile(store, self.table, day, self.columns, self.exclude, self.batch_size)
-        return profile, {"kind": "partition", "partition": day}
-
-    def _publish(self, store: FeatureStore, partition: str, report: DriftReport) -> dict:
-        from airflow_mlops.drift.report import render_html, render_json
-
-        store.write_sidecar(
-            self.table, REPORT_JSON, render_json(report).encode(), partition=partition
-        )
-        store.write_sidecar(
-            self.table, REPORT_HTML, render_html(report).encode(), partition=partition
-        )
-        self.drift_report_url = store.sidecar_uri(self.table, REPORT_HTML, partition=partition)
+    def _summary(self, report: DriftReport) -> dict[str, Any]:
+        """The XCom summary (no histograms), logged."""
         drifted = [c["name"] for c in report["columns"] if c["status"] != "ok"]
         self.log.info(
             "Drift %s for %s/ds=%s vs %s: %s; columns not ok: %s. Report: %s",
             report["status"],
             self.table,
-            partition,
+            report["partition"],
             report["reference"],
             report["summary"],
             ", ".join(drifted) or "none",
@@ -357,7 +260,7 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
         )
         return {
             "table": self.table,
-            "partition": partition,
+            "partition": report["partition"],
             "status": report["status"],
             "summary": report["summary"],
             "reference": report["reference"],
@@ -372,7 +275,7 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
             },
         }
 
-    def _decide(self, context: Context, report: DriftReport, summary: dict) -> Any:
+    def _decide(self, context: Context, report: DriftReport, summary: dict[str, Any]) -> Any:
         drifted = report["status"] == "fail"
         if self.mode == "branch":
             branch = self.drift_branch if drifted else self.ok_branch

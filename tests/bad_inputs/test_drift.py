@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_mlops.drift.check import REPORT_JSON, profile_name
 from airflow_mlops.exceptions import (
     ArgumentError,
     ContractError,
@@ -22,7 +23,6 @@ from airflow_mlops.exceptions import (
     PartitionNotFoundError,
 )
 from airflow_mlops.operators import BuildDriftProfileOperator, DriftCheckOperator
-from airflow_mlops.operators.drift_check import REPORT_JSON, profile_name
 from tests.bad_inputs.support import PARTITION, expect_error, snapshot
 from tests.operators.support import render_and_execute
 
