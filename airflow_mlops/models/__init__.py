@@ -1,5 +1,5 @@
-"""Models: the registry (versions, aliases, checksummed artifacts), training sweeps and the
-compiled tree runtime.
+"""Models: the registry (versions, aliases, checksummed artifacts), training (sweeps and the
+training run that registers the best candidates) and the compiled tree runtime.
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from airflow_mlops.models.accelerate import CompiledTreeModel, compile_tree_model
 from airflow_mlops.models.artifacts import dump_model, load_model
 from airflow_mlops.models.registry import DEFAULT_ALIAS, LoadedModel, ModelRegistry
-from airflow_mlops.models.training import Candidate, sweep
+from airflow_mlops.models.training import Candidate, TrainingRequest, sweep, train_and_register
 
 __all__ = [
     "DEFAULT_ALIAS",
@@ -15,8 +15,10 @@ __all__ = [
     "CompiledTreeModel",
     "LoadedModel",
     "ModelRegistry",
+    "TrainingRequest",
     "compile_tree_model",
     "dump_model",
     "load_model",
     "sweep",
+    "train_and_register",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlops.checks import argument_error, check_int
 from airflow_mlops.exceptions import ArgumentError
 from airflow_mlops.hooks.feature_store import FeatureStoreHook
 from airflow_mlops.hooks.model_registry import ModelRegistryHook
@@ -13,11 +14,9 @@ from airflow_mlops.store.staging import staged_lineage, staged_path
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    import pandas as pd
     from airflow.sdk import Context
 
     from airflow_mlops.contract import FeatureContract
-    from airflow_mlops.models.training import Candidate
 
 
 class TrainModelOperator(PartitionedOperator):
@@ -101,25 +100,15 @@ class TrainModelOperator(PartitionedOperator):
                 f"Got the string {aliases!r}; write [{aliases!r}]."
             )
         self.aliases = [validate_name(alias, "An alias name") for alias in aliases]
-        if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-            raise ArgumentError(
-                "The 'folds' parameter of TrainModelOperator must be an int >= 2. "
-                f"Got {folds!r} instead."
-            )
-        self.folds = folds
-        if not isinstance(check_runtimes, bool):
-            raise ArgumentError(
-                "The 'check_runtimes' parameter of TrainModelOperator must be a bool. "
-                f"Got {check_runtimes!r} instead."
-            )
+        self.folds = check_int(folds, "folds", type(self).__name__, min_value=2)
+        if not isinstance(check_runtimes, bool):  # checks.check_bool says "True or False"
+            raise argument_error("check_runtimes", type(self).__name__, "a bool", check_runtimes)
         self.check_runtimes = check_runtimes
         self.feature_store_conn_id = feature_store_conn_id
         self.model_registry_conn_id = model_registry_conn_id
 
     def execute_partition(self, context: Context, partition: str) -> dict[str, Any]:
-        import pyarrow.parquet as pq
-
-        from airflow_mlops.models.training import labelled_frame, sweep
+        from airflow_mlops.models.training import TrainingRequest, train_and_register
 
         store = FeatureStoreHook(self.feature_store_conn_id).get_store()
         registry = ModelRegistryHook(self.model_registry_conn_id).get_registry()
@@ -127,79 +116,24 @@ class TrainModelOperator(PartitionedOperator):
         features = store.read_partition(
             self.features_table, partition, columns=[key, *self.input_contract.names]
         )
-        path = staged_path(self.labels, argument="labels", operator="TrainModelOperator")
-        with store.filesystem.open_input_file(path) as handle:
-            labels = pq.read_table(handle)
-        x, y = labelled_frame(
-            features,
-            labels,
-            entity_key=key,
+        request = TrainingRequest(
+            model_name=self.model_name,
+            features_table=self.features_table,
+            partition=partition,
+            labels_path=staged_path(self.labels, argument="labels", operator="TrainModelOperator"),
+            labels_lineage=staged_lineage(self.labels),
+            features_version=store.manifest(self.features_table, partition)["version"],
             label_column=self.label_column,
-            feature_names=self.input_contract.names,
+            make_estimator=self.make_estimator,
+            grid=self.grid,
+            input_contract=self.input_contract,
+            output=self.model_output,
+            aliases=self.aliases,
+            folds=self.folds,
+            check_runtimes=self.check_runtimes,
+            trained_by=f"{self.dag_id}.{self.task_id}",
         )
-        self.log.info(
-            "Sweeping %d candidates on %s/ds=%s: %d labelled rows, %d folds",
-            len(self.grid),
-            self.features_table,
-            partition,
-            len(x),
-            self.folds,
+        registered = train_and_register(
+            registry, request, features, filesystem=store.filesystem, log=self.log
         )
-        candidates = sweep(self.make_estimator, self.grid, x, y, folds=self.folds)
-        summaries = [c.summary() for c in candidates]
-        for summary in summaries:
-            self.log.info("candidate %(name)s: %(metrics)s", summary)
-        manifest = store.manifest(self.features_table, partition)
-        training_data = {
-            "table": self.features_table,
-            "partitions": [partition],
-            "version": manifest["version"],
-            "rows": len(x),
-            "labels": staged_lineage(self.labels),
-        }
-        registered = []
-        for alias, candidate in zip(self.aliases, candidates, strict=False):
-            runtimes = self._runtime_checks(candidate, x) if self.check_runtimes else {}
-            record = registry.register(
-                self.model_name,
-                candidate.estimator,
-                input_contract=self.input_contract,
-                output=self.model_output,
-                metrics=candidate.metrics,
-                params={"candidate": candidate.name, **candidate.params, "sweep": summaries},
-                training_data=training_data,
-                tags={"trained_by": f"{self.dag_id}.{self.task_id}"},
-                runtimes=runtimes,
-                aliases=[alias],
-            )
-            registered.append(
-                {
-                    "alias": alias,
-                    "version": record["version"],
-                    "candidate": candidate.name,
-                    "cv_roc_auc_mean": candidate.metrics["cv_roc_auc_mean"],
-                }
-            )
         return {"model_name": self.model_name, "partition": partition, "registered": registered}
-
-    def _runtime_checks(self, candidate: Candidate, x: pd.DataFrame) -> dict[str, Any]:
-        """``record["runtimes"]`` for ``candidate``: checked on the first rows (sorted by key)."""
-        from airflow_mlops.models.accelerate import CHECK_ROWS, COMPILED_RUNTIME, registration_check
-
-        runtimes = registration_check(
-            candidate.estimator,
-            x.head(CHECK_ROWS),
-            threshold=self.model_output.get("threshold"),
-        )
-        entry = runtimes[COMPILED_RUNTIME]
-        self.log.info(
-            "candidate %s: %s runtime %s (max |diff| %s on %d rows, tolerance %s): %s",
-            candidate.name,
-            COMPILED_RUNTIME,
-            "verified" if entry["verified"] else "not verified",
-            entry["max_abs_diff"],
-            entry["rows_checked"],
-            entry["tolerance"],
-            entry["reason"],
-        )
-        return runtimes
