@@ -41,6 +41,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlops.checks import check_int
 from airflow_mlops.drift.sketch import (
     CATEGORICAL,
     NUMERIC,
@@ -99,16 +100,9 @@ class ProfileBuilder:
         sample_size: int = 100_000,
         exact: bool = False,
     ) -> None:
-        for name, value, low in (
-            ("bins", bins, 1),
-            ("max_categories", max_categories, 1),
-            ("sample_size", sample_size, 0),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ArgumentError(
-                    f"The '{name}' parameter of ProfileBuilder must be an int >= {low}. "
-                    f"Got {value!r} instead."
-                )
+        check_int(bins, "bins", "ProfileBuilder")
+        check_int(max_categories, "max_categories", "ProfileBuilder")
+        check_int(sample_size, "sample_size", "ProfileBuilder", min_value=0)
         if columns is not None:
             bad = {n: k for n, k in columns.items() if k not in (NUMERIC, CATEGORICAL)}
             if bad or not columns:
