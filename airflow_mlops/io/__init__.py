@@ -1,7 +1,22 @@
-"""Files underneath every concern: Parquet streams in and out, on a local or remote filesystem."""
+"""Files underneath every concern: Parquet streams in and out, and durable writes (atomic
+replaces, fsyncs, temp files, locks), on a local or remote filesystem."""
 
 from __future__ import annotations
 
+from airflow_mlops.io.durable import (
+    as_io_error,
+    file_lock,
+    fsync_dir,
+    fsync_file,
+    list_dir,
+    read_bytes,
+    remove_temps,
+    swap_symlink,
+    temp_name,
+    write_atomic,
+    write_json,
+    writer_lock,
+)
 from airflow_mlops.io.parquet import (
     WrittenFile,
     file_sha256,
@@ -14,10 +29,22 @@ from airflow_mlops.io.parquet import (
 
 __all__ = [
     "WrittenFile",
+    "as_io_error",
+    "file_lock",
     "file_sha256",
+    "fsync_dir",
+    "fsync_file",
     "iter_batches",
+    "list_dir",
     "open_root",
+    "read_bytes",
     "read_schema",
+    "remove_temps",
     "stored_schema",
+    "swap_symlink",
+    "temp_name",
+    "write_atomic",
     "write_batches",
+    "write_json",
+    "writer_lock",
 ]

@@ -50,6 +50,15 @@ from airflow_mlops.exceptions import (
     format_names,
 )
 from airflow_mlops.io import parquet
+from airflow_mlops.io.durable import (
+    as_io_error,
+    fsync_dir,
+    list_dir,
+    read_bytes,
+    remove_temps,
+    write_json,
+    writer_lock,
+)
 from airflow_mlops.models.artifacts import dump_model, load_model
 from airflow_mlops.models.records import (
     NAME_PATTERN,
@@ -66,17 +75,9 @@ from airflow_mlops.models.records import (
     validate_name,
     validate_version,
 )
-from airflow_mlops.store.feature_store import as_store_error
-from airflow_mlops.store.refs import (
-    fsync_dir,
-    partition_lock,
-    remove_temps,
-    temp_name,
-    write_json,
-)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     import pyarrow.fs as pafs
 
@@ -338,7 +339,7 @@ class ModelRegistry:
 
         name = validate_name(name)
         found = {}
-        for info in self._list_dir(f"{self._model_dir(name)}/{ALIASES_DIR}"):
+        for info in list_dir(self._fs, f"{self._model_dir(name)}/{ALIASES_DIR}"):
             alias = info.base_name.removesuffix(".json")
             if (
                 info.type == pafs.FileType.File
@@ -356,7 +357,7 @@ class ModelRegistry:
 
         return sorted(
             info.base_name
-            for info in self._list_dir(self._root)
+            for info in list_dir(self._fs, self._root)
             if info.type == pafs.FileType.Directory
             and NAME_PATTERN.match(info.base_name)
             and self.list_versions(info.base_name)
@@ -393,7 +394,7 @@ class ModelRegistry:
 
         infos = [
             info
-            for info in self._list_dir(self._model_dir(name))
+            for info in list_dir(self._fs, self._model_dir(name))
             if info.type == pafs.FileType.Directory and VERSION_PATTERN.match(info.base_name)
         ]
         return sorted(infos, key=lambda info: int(info.base_name[1:]))
@@ -404,7 +405,7 @@ class ModelRegistry:
 
         dirs = self._version_dirs(name)
         number = int(dirs[-1].base_name[1:]) + 1 if dirs else 1
-        with as_store_error(self._model_dir(name), "create a version in"):
+        with as_io_error(self._model_dir(name), "create a version in"):
             while True:
                 version = f"v{number:04d}"
                 directory = self._version_dir(name, version)
@@ -441,7 +442,7 @@ class ModelRegistry:
 
         artifact = self._artifact_path(name, version)
         record_path = f"{self._version_dir(name, version)}/{RECORD_FILE}"
-        with as_store_error(artifact, "write"):
+        with as_io_error(artifact, "write"):
             if self._local:
                 with open(artifact, "xb") as handle:
                     handle.write(payload)
@@ -561,40 +562,13 @@ class ModelRegistry:
 
     def _read(self, path: str) -> bytes | None:
         """The file's bytes, or ``None`` if there is no such file."""
-        with as_store_error(path, "read"):
-            try:
-                with self._fs.open_input_stream(path) as stream:
-                    data: bytes = stream.read()
-            except FileNotFoundError:
-                return None
-        return data
+        with as_io_error(path, "read"):
+            return read_bytes(self._fs, path)
 
     def _write_json(self, path: str, data: Any) -> None:
         """Replace ``path`` with ``data`` in one atomic step."""
-        with as_store_error(path, "write"):
-            if not self._local:
-                write_json(self._fs, path, data, local=False)  # one PUT
-                return
-            directory, base = os.path.split(path)
-            os.makedirs(directory, exist_ok=True)
-            temp = os.path.join(directory, temp_name(base))
-            write_json(self._fs, temp, data, local=True)
-            os.replace(temp, path)
-            fsync_dir(directory)
+        with as_io_error(path, "write"):
+            write_json(self._fs, path, data, local=self._local, atomic=True)
 
-    def _list_dir(self, path: str) -> list[pafs.FileInfo]:
-        import pyarrow.fs as pafs
-
-        with as_store_error(path, "list"):
-            return list(self._fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)))
-
-    @contextlib.contextmanager
-    def _locked(self, name: str) -> Iterator[None]:
-        if not self._local:
-            yield
-            return
-        path = f"{self._model_dir(name)}/{_LOCK_FILE}"
-        with contextlib.ExitStack() as stack:
-            with as_store_error(path, "lock"):
-                stack.enter_context(partition_lock(path))
-            yield
+    def _locked(self, name: str) -> contextlib.AbstractContextManager[None]:
+        return writer_lock(f"{self._model_dir(name)}/{_LOCK_FILE}", local=self._local)

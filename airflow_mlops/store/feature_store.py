@@ -27,11 +27,9 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlops.exceptions import (
-    AirflowMlopsError,
     ArgumentError,
     ChecksumMismatchError,
     PartitionNotFoundError,
-    StoreAccessError,
     StoreCorruptionError,
     StoreError,
     TableNameError,
@@ -39,6 +37,19 @@ from airflow_mlops.exceptions import (
     shown_value,
 )
 from airflow_mlops.io import parquet
+from airflow_mlops.io.durable import (
+    as_io_error,
+    file_lock,
+    fsync_dir,
+    fsync_file,
+    list_dir,
+    read_bytes,
+    remove_temps,
+    swap_symlink,
+    write_atomic,
+    write_json,
+    writer_lock,
+)
 from airflow_mlops.partition import days_between, validate_partition
 from airflow_mlops.store.publish import (
     PARTITION_COLUMN,
@@ -50,17 +61,10 @@ from airflow_mlops.store.publish import (
 )
 from airflow_mlops.store.refs import (
     PartitionRef,
-    fsync_dir,
-    fsync_file,
     new_version_id,
-    partition_lock,
     published,
     read_ref,
-    remove_temps,
-    swap_symlink,
     version_created,
-    write_atomic,
-    write_json,
     write_ref,
 )
 
@@ -220,7 +224,7 @@ class FeatureStore:
                 manifest = build_manifest(
                     table, partition, version, ref, file_schema, files, contract, lineage_facts
                 )
-                with as_store_error(directory, "write the manifest of"):
+                with as_io_error(directory, "write the manifest of"):
                     write_json(
                         self._fs, f"{directory}/{MANIFEST_FILE}", manifest, local=self._local
                     )
@@ -306,7 +310,7 @@ class FeatureStore:
                 files = self._fs.get_file_info(pafs.FileSelector(run.path, recursive=True))
                 newest = max((f.mtime for f in files if f.mtime is not None), default=run.mtime)
                 if newest is None or newest.astimezone(dt.UTC) < cutoff:
-                    with as_store_error(run.path, "delete"):
+                    with as_io_error(run.path, "delete"):
                         self._fs.delete_dir(run.path)
                     removed.append(run.path)
         if removed:
@@ -432,13 +436,13 @@ class FeatureStore:
         """
         path = self._sidecar_path(table, name, partition)
         if not self._local:
-            with as_store_error(path, "write"):
+            with as_io_error(path, "write"):
                 write_atomic(self._fs, path, payload, local=False)
             return path
         where = f"/ds={partition}" if partition is not None else ""
         lock = f"{self._table_dir(table)}/_locks/_sidecars{where}/{name}.lock"
-        with as_store_error(path, "lock"), partition_lock(lock):
-            with as_store_error(path, "write"):
+        with as_io_error(path, "lock"), file_lock(lock):
+            with as_io_error(path, "write"):
                 write_atomic(self._fs, path, payload, local=True)
             with contextlib.suppress(OSError):
                 remove_temps(path.rsplit("/", 1)[0], name)
@@ -447,15 +451,14 @@ class FeatureStore:
     def read_sidecar(self, table: str, name: str, *, partition: str | None = None) -> bytes:
         """The sidecar ``name`` of ``table`` (or one partition)."""
         path = self._sidecar_path(table, name, partition)
-        try:
-            with self._fs.open_input_stream(path) as stream:
-                return bytes(stream.read())
-        except FileNotFoundError:
+        payload = read_bytes(self._fs, path)
+        if payload is None:
             where = f"partition {partition} of " if partition else ""
             raise PartitionNotFoundError(
                 f"No {name!r} is stored beside {where}table {table!r} ({path}). Create it "
                 "first (e.g. build the drift profile) or check the name."
-            ) from None
+            )
+        return payload
 
     def sidecar_uri(self, table: str, name: str, *, partition: str | None = None) -> str:
         """Where a sidecar lives, as a URI a person can open (``file://`` locally)."""
@@ -480,7 +483,7 @@ class FeatureStore:
 
         return sorted(
             info.base_name
-            for info in self._list_dir(self._root)
+            for info in list_dir(self._fs, self._root)
             if info.type == pafs.FileType.Directory
             and info.base_name != _STAGING
             and _TABLE_NAME.match(info.base_name)
@@ -490,7 +493,7 @@ class FeatureStore:
     def list_partitions(self, table: str) -> list[str]:
         """Published partitions of ``table``, oldest first (empty for an unknown table)."""
         refs = f"{self._table_dir(validate_table_name(table))}/_refs"
-        matches = (_REF_FILE.match(info.base_name) for info in self._list_dir(refs))
+        matches = (_REF_FILE.match(info.base_name) for info in list_dir(self._fs, refs))
         return sorted(match.group(1) for match in matches if match)
 
     def latest_partition(self, table: str) -> str | None:
@@ -532,26 +535,13 @@ class FeatureStore:
     def _view_path(self, table: str, partition: str) -> str:
         return f"{self._table_dir(table)}/{PARTITION_COLUMN}={partition}"
 
-    def _list_dir(self, path: str) -> list[pafs.FileInfo]:
-        import pyarrow.fs as pafs
-
-        with as_store_error(path, "list"):
-            return list(self._fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)))
-
-    @contextlib.contextmanager
-    def _locked(self, table: str, partition: str) -> Iterator[None]:
-        if not self._local:
-            yield
-            return
+    def _locked(self, table: str, partition: str) -> contextlib.AbstractContextManager[None]:
         path = f"{self._table_dir(table)}/_locks/ds={partition}.lock"
-        with contextlib.ExitStack() as stack:
-            with as_store_error(path, "lock"):
-                stack.enter_context(partition_lock(path))
-            yield
+        return writer_lock(path, local=self._local)
 
     def _read_ref(self, table: str, partition: str) -> PartitionRef | None:
         path = self._ref_path(table, partition)
-        with as_store_error(path, "read"):
+        with as_io_error(path, "read"):
             try:
                 return read_ref(self._fs, path)
             except (ValueError, KeyError, TypeError) as exc:
@@ -586,12 +576,12 @@ class FeatureStore:
 
     def _load_manifest(self, table: str, partition: str, version: str) -> dict[str, Any]:
         path = f"{self._version_dir(table, partition, version)}/{MANIFEST_FILE}"
-        with as_store_error(path, "read"):
+        with as_io_error(path, "read"):
+            data = read_bytes(self._fs, path)
+            if data is None:
+                raise _vanished(path)
             try:
-                with self._fs.open_input_stream(path) as stream:
-                    manifest: dict[str, Any] = json.loads(stream.read().decode("utf-8"))
-            except FileNotFoundError as exc:
-                raise _vanished(path) from exc
+                manifest: dict[str, Any] = json.loads(data.decode("utf-8"))
             except ValueError as exc:
                 raise StoreCorruptionError(
                     f"The manifest {path} is damaged ({exc!r}). Roll back to an earlier "
@@ -612,7 +602,7 @@ class FeatureStore:
         written: list[parquet.WrittenFile] = []
         while not written or splitter.has_more():
             path = f"{directory}/part-{len(written):05d}-{version}.parquet"
-            with as_store_error(path, "write"):
+            with as_io_error(path, "write"):
                 written.append(
                     parquet.write_batches(
                         splitter.next_file(), self._fs, path, schema=schema, on_batch=on_batch
@@ -625,11 +615,11 @@ class FeatureStore:
     def _commit(self, table: str, partition: str, ref: PartitionRef) -> None:
         """Replace the ref (the commit point), then, locally, swap the Hive view symlink."""
         path = self._ref_path(table, partition)
-        with as_store_error(path, "write"):
+        with as_io_error(path, "write"):
             write_ref(self._fs, path, ref, local=self._local)
         if self._local:
             view = self._view_path(table, partition)
-            with as_store_error(view, "update the symlink"):
+            with as_io_error(view, "update the symlink"):
                 swap_symlink(view, f"_versions/ds={partition}/{ref.current}")
 
     def _advance(
@@ -653,7 +643,7 @@ class FeatureStore:
         import pyarrow.fs as pafs
 
         try:
-            for info in self._list_dir(self._versions_dir(table, partition)):
+            for info in list_dir(self._fs, self._versions_dir(table, partition)):
                 name = info.base_name
                 if info.type != pafs.FileType.Directory or name in protected:
                     continue
@@ -740,24 +730,3 @@ def _vanished(path: str) -> StoreError:
         f"{path} is missing: the version was removed while being read (a publish with "
         "retention ran meanwhile) or the store was damaged. Retry the read."
     )
-
-
-@contextlib.contextmanager
-def as_store_error(path: str, action: str) -> Iterator[None]:
-    """Turn an ``OSError`` into a :class:`StoreError` naming ``path``.
-
-    Retryable, except permission and path-type errors (:class:`StoreAccessError`).
-    """
-    try:
-        yield
-    except AirflowMlopsError:
-        raise
-    except (PermissionError, NotADirectoryError, IsADirectoryError) as exc:
-        raise StoreAccessError(
-            f"Could not {action} {path}: {exc}. Check that the store's root is a directory "
-            "this process may read and write."
-        ) from exc
-    except OSError as exc:
-        raise StoreError(
-            f"Could not {action} {path}: {exc}. This may be transient; retry."
-        ) from exc

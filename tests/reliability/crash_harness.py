@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[2]
 TRIALS = int(os.environ.get("AIRFLOW_MLOPS_CRASH_TRIALS", "50"))
-TEMP_MARK = ".tmp-"  # airflow_mlops.store.refs' temp-file mark
+TEMP_MARK = ".tmp-"  # airflow_mlops.io.durable's temp-file mark
 
 
 def crash_seed(default: int) -> int:
