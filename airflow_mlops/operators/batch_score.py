@@ -105,7 +105,7 @@ class BatchScoreOperator(PartitionedOperator):
         model_registry_conn_id: str = ModelRegistryHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
-        from airflow_mlops.store.feature_store import validate_table_name
+        from airflow_mlops.store.layout import validate_table_name
 
         super().__init__(**kwargs)
         shadow_table = shadow_table or f"{output_table}_shadow"

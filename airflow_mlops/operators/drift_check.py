@@ -36,7 +36,7 @@ def _checked_columns(
     owner: str, table: object, columns: object, exclude: object
 ) -> tuple[list[str] | None, list[str]]:
     """``columns`` (``None``: all) and ``exclude`` as lists, once ``table`` is a table name."""
-    from airflow_mlops.store.feature_store import validate_table_name
+    from airflow_mlops.store.layout import validate_table_name
 
     try:
         validate_table_name(table)

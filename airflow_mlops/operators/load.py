@@ -67,7 +67,7 @@ class PublishFeaturesOperator(PartitionedOperator):
         **kwargs: Any,
     ) -> None:
         from airflow_mlops.contract import key_columns
-        from airflow_mlops.store.feature_store import validate_table_name
+        from airflow_mlops.store.layout import validate_table_name
 
         try:
             validate_table_name(table)

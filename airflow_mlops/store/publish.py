@@ -9,20 +9,28 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_mlops import __version__
 from airflow_mlops.contract import schema_to_json
-from airflow_mlops.exceptions import ArgumentError, ContractError, EmptyInputError, format_names
-from airflow_mlops.io.parquet import stored_schema
+from airflow_mlops.exceptions import (
+    ArgumentError,
+    ChecksumMismatchError,
+    ContractError,
+    EmptyInputError,
+    format_names,
+)
+from airflow_mlops.io import parquet
+from airflow_mlops.io.durable import as_io_error, fsync_dir, fsync_file, write_json
+from airflow_mlops.store.layout import MANIFEST_FILE, PARTITION_COLUMN
 from airflow_mlops.store.refs import version_created
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     import pyarrow as pa
+    import pyarrow.fs as pafs
 
     from airflow_mlops.contract import FeatureContract
     from airflow_mlops.io.parquet import WrittenFile
+    from airflow_mlops.store.layout import StoreLayout
     from airflow_mlops.store.refs import PartitionRef
-
-PARTITION_COLUMN = "ds"
 
 
 class RowSplitter:
@@ -88,7 +96,7 @@ def prepare_stream(
             "column of the store's Hive layout. Rename it.",
             unexpected_columns=[PARTITION_COLUMN],
         )
-    stored = stored_schema(schema)  # what readers get back, as the manifest records it
+    stored = parquet.stored_schema(schema)  # what readers get back, as the manifest records it
     if not stored.equals(schema):
         stream = (batch.cast(stored) for batch in stream)
     return stream, stored
@@ -115,6 +123,47 @@ def _cast(batch: pa.RecordBatch, schema: pa.Schema, what: str) -> pa.RecordBatch
         raise ContractError(f"A batch for {what} does not fit the publish schema: {exc}.") from exc
 
 
+def write_files(
+    layout: StoreLayout,
+    directory: str,
+    version: str,
+    stream: Iterator[pa.RecordBatch],
+    schema: pa.Schema,
+    on_batch: Callable[[int], None] | None,
+    max_rows: int,
+) -> list[WrittenFile]:
+    """Write ``stream`` into ``directory`` as files of at most ``max_rows`` rows (locally
+    fsynced); at least one file, so an empty partition keeps its schema.
+
+    :raises StoreError: when a file cannot be written.
+    """
+    splitter = RowSplitter(stream, max_rows)
+    written: list[WrittenFile] = []
+    while not written or splitter.has_more():
+        path = f"{directory}/part-{len(written):05d}-{version}.parquet"
+        with as_io_error(path, "write"):
+            written.append(
+                parquet.write_batches(
+                    splitter.next_file(), layout.filesystem, path, schema=schema, on_batch=on_batch
+                )
+            )
+            if layout.local:
+                fsync_file(path)
+    return written
+
+
+def write_manifest(layout: StoreLayout, directory: str, manifest: dict[str, Any]) -> None:
+    """Write the version's manifest, last; locally, fsync it and the version directories.
+
+    :raises StoreError: when it cannot be written.
+    """
+    with as_io_error(directory, "write the manifest of"):
+        write_json(layout.filesystem, f"{directory}/{MANIFEST_FILE}", manifest, local=layout.local)
+        if layout.local:
+            for path in (directory, directory.rsplit("/", 1)[0]):
+                fsync_dir(path)
+
+
 def build_manifest(
     table: str,
     partition: str,
@@ -125,6 +174,7 @@ def build_manifest(
     contract: FeatureContract | None,
     lineage: dict[str, Any] | None,
 ) -> dict[str, Any]:
+    """The manifest of ``version``, written ``files`` with ``schema``, replacing ``ref``."""
     created = version_created(version)
     assert created is not None
     return {
@@ -152,10 +202,45 @@ def build_manifest(
 
 
 def content_sha256(file_shas: Iterable[str]) -> str:
+    """One digest of a version's content: SHA-256 over its files' SHA-256s, in order."""
     return hashlib.sha256("".join(file_shas).encode("ascii")).hexdigest()
 
 
+def verify_files(filesystem: pafs.FileSystem, directory: str, manifest: dict[str, Any]) -> None:
+    """Recompute every file's SHA-256 and size and compare them with ``manifest``.
+
+    :raises ChecksumMismatchError: naming the files that are missing or differ.
+    """
+    problems = []
+    actual = []
+    for entry in manifest["files"]:
+        try:
+            sha, size = parquet.file_sha256(filesystem, f"{directory}/{entry['path']}")
+        except FileNotFoundError:
+            problems.append(f"{entry['path']} is missing")
+            actual.append("missing")
+            continue
+        actual.append(sha)
+        if (sha, size) != (entry["sha256"], entry["bytes"]):
+            problems.append(
+                f"{entry['path']} has sha256 {sha} and {size} bytes, "
+                f"manifest says {entry['sha256']} and {entry['bytes']}"
+            )
+    if content_sha256(f["sha256"] for f in manifest["files"]) != manifest["content_sha256"]:
+        problems.append("content_sha256 does not match the files' checksums")
+    if problems:
+        raise ChecksumMismatchError(
+            f"Version {manifest['version']} of table {manifest['table']!r} partition "
+            f"{manifest['partition']} failed verification: {format_names(problems, 5)}. "
+            "Roll back to an earlier version or publish the partition again.",
+            path=directory,
+            expected=manifest["content_sha256"],
+            actual=content_sha256(actual),
+        )
+
+
 def lineage_json(lineage: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``lineage`` as plain JSON data (a copy), or :class:`ArgumentError` if it is not JSON."""
     if lineage is None:
         return None
     try:

@@ -43,7 +43,6 @@ from airflow_mlops.operators.base import (
     partitions_to_process,
     published_partitions,
 )
-from airflow_mlops.store.staging import staged_lineage, staged_path
 from tests.operators.support import DAG_ID, RUN_ID, render_and_execute
 
 if TYPE_CHECKING:
@@ -353,42 +352,6 @@ def test_run_identity_names_dag_run_task_and_try(make_context):
     identity = operator.run_identity(make_context(task_id="t", try_number=2))
 
     assert identity == {"dag_id": DAG_ID, "run_id": RUN_ID, "task_id": "t", "try_number": 2}
-
-
-@pytest.mark.parametrize(
-    ("ref", "expected"),
-    [
-        pytest.param({"path": "/s/a.parquet", "rows": 3}, "/s/a.parquet", id="xcom-dict"),
-        pytest.param("/s/a.parquet", "/s/a.parquet", id="plain-path"),
-    ],
-)
-def test_staged_path_accepts_an_upstream_output_or_a_path(ref, expected):
-    assert staged_path(ref, argument="input", operator="Op") == expected
-
-
-@pytest.mark.parametrize(
-    "ref",
-    [
-        pytest.param(None, id="none"),
-        pytest.param("None", id="rendered-none"),
-        pytest.param("", id="empty"),
-        pytest.param({"rows": 3}, id="dict-without-path"),
-        pytest.param(["/s/a.parquet"], id="list"),
-    ],
-)
-def test_staged_path_refuses_anything_else(ref):
-    with pytest.raises(
-        ArgumentError,
-        match=re.escape("The 'input' parameter of Op must be an upstream step's output"),
-    ):
-        staged_path(ref, argument="input", operator="Op")
-
-
-def test_staged_lineage_is_empty_for_a_plain_path():
-    assert staged_lineage("/s/a.parquet") == {}
-    assert staged_lineage({"path": "/s/a", "lineage": {"sources": {"a": 1}}}) == {
-        "sources": {"a": 1}
-    }
 
 
 @pytest.mark.parametrize(

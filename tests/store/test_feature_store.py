@@ -32,34 +32,16 @@ from airflow_mlops.exceptions import (
 from airflow_mlops.io import parquet
 from airflow_mlops.io.parquet import file_sha256
 from airflow_mlops.store.feature_store import FeatureStore
+from tests.store.support import DAY, make_batches
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-DAY = "2026-01-05"
 CONTRACT = FeatureContract.from_dict({"customer_id": ("int64", False), "income": "float64"})
-
-
-def make_batches(rows: int, *, per_batch: int = 4, start: int = 0) -> list[pa.RecordBatch]:
-    ids = list(range(start, start + rows))
-    return [
-        pa.record_batch({"customer_id": chunk, "income": [i * 1.5 for i in chunk]})
-        for chunk in (ids[i : i + per_batch] for i in range(0, rows, per_batch))
-    ]
 
 
 def version_dirs(root: Path, table: str = "t", day: str = DAY) -> set[str]:
     return set(os.listdir(root / table / "_versions" / f"ds={day}"))
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    return tmp_path / "store"
-
-
-@pytest.fixture
-def store(root: Path) -> FeatureStore:
-    return FeatureStore(str(root))
 
 
 def test_round_trip_and_manifest(store: FeatureStore, root: Path) -> None:
@@ -505,90 +487,3 @@ def test_damaged_ref_or_manifest_is_a_non_retryable_corruption_error(
     with pytest.raises(StoreCorruptionError, match=f"The {what} .* is damaged") as info:
         store.read_partition("t", DAY)
     assert not info.value.retryable
-
-
-@pytest.mark.parametrize(
-    ("parts", "expected"),
-    [
-        pytest.param(("extract", "orders.parquet"), "extract/orders.parquet", id="plain"),
-        pytest.param(("ds=2026-01-05",), "ds=2026-01-05", id="hive"),
-        pytest.param(
-            ("manual__2026-01-05T03:00:00+00:00",),
-            "manual__2026-01-05T03_00_00_00_00-",
-            id="run-id",
-        ),
-    ],
-)
-def test_staging_path(
-    store: FeatureStore, root: Path, parts: tuple[str, ...], expected: str
-) -> None:
-    path = store.staging_path(*parts)
-
-    assert path.startswith(f"{root}/_staging/{expected}")
-    assert store.staging_path(*parts) == path
-
-
-def test_staging_path_keeps_run_ids_apart(store: FeatureStore) -> None:
-    assert store.staging_path("a:b") != store.staging_path("a+b")
-
-
-@pytest.mark.parametrize(
-    "part",
-    [
-        pytest.param("../x", id="parent-path"),
-        pytest.param("..", id="parent"),
-        pytest.param("/abs", id="absolute"),
-        pytest.param("", id="empty"),
-        pytest.param("a\\b", id="backslash"),
-    ],
-)
-def test_staging_path_rejects_unsafe_parts(store: FeatureStore, part: str) -> None:
-    with pytest.raises(ArgumentError, match=re.escape(f"Got {part!r} instead.")):
-        store.staging_path("extract", part)
-
-
-def test_sidecars_sit_beside_tables_and_partitions(store: FeatureStore, root: Path) -> None:
-    store.publish_partition("t", DAY, make_batches(3))
-    path = store.write_sidecar("t", "drift_report.html", b"<html>1</html>", partition=DAY)
-    store.write_sidecar("t", "drift_report.html", b"<html>2</html>", partition=DAY)
-    assert store.read_sidecar("t", "drift_report.html", partition=DAY) == b"<html>2</html>"
-    assert store.sidecar_uri("t", "drift_report.html", partition=DAY) == f"file://{path}"
-    store.write_sidecar("t", "profile.json", b"{}")
-    assert store.read_sidecar("t", "profile.json") == b"{}"
-    # a writer killed between its temp file and the rename leaves the temp: the next removes it
-    sidecars = root / "t" / "_sidecars"
-    (sidecars / ".profile.json.tmp-0badc0de").write_bytes(b"{")
-    (sidecars / f"ds={DAY}" / ".drift_report.html.tmp-0badc0de").write_bytes(b"<ht")
-    store.write_sidecar("t", "profile.json", b"{}")
-    store.write_sidecar("t", "drift_report.html", b"<html>3</html>", partition=DAY)
-    assert sorted(p.name for p in sidecars.iterdir()) == [f"ds={DAY}", "profile.json"]
-    assert os.listdir(sidecars / f"ds={DAY}") == ["drift_report.html"]
-    assert store.list_partitions("t") == [DAY]
-    assert pq.read_table(store.partition_path("t", DAY)).num_rows == 3
-    with pytest.raises(PartitionNotFoundError, match=re.escape("No 'missing.json' is stored")):
-        store.read_sidecar("t", "missing.json")
-    with pytest.raises(ArgumentError, match="sidecar name"):
-        store.write_sidecar("t", "../escape", b"x")
-
-
-def test_clean_staging_removes_only_runs_not_written_lately(store: FeatureStore) -> None:
-    import datetime as dt
-    import os
-
-    old = store.staging_path("dag", "old_run", "extract.parquet")
-    fresh = store.staging_path("dag", "fresh_run", "extract.parquet")
-    for path in (old, fresh):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as handle:
-            handle.write(b"x")
-    ten_days_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=10)).timestamp()
-    os.utime(old, (ten_days_ago, ten_days_ago))
-
-    removed = store.clean_staging(dt.timedelta(days=7))
-
-    assert removed == [os.path.dirname(old)]
-    assert not os.path.exists(old)
-    assert os.path.exists(fresh)
-    assert store.clean_staging(dt.timedelta(days=7)) == []
-    with pytest.raises(ArgumentError, match="older_than >= 0"):
-        store.clean_staging(dt.timedelta(days=-1))
