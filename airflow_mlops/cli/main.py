@@ -27,7 +27,7 @@ from airflow_mlops.exceptions import AirflowMlopsError
 from airflow_mlops.store.feature_store import FeatureStore
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 ROOT_ENV = "AIRFLOW_MLOPS_STORE_ROOT"
 
@@ -147,7 +147,7 @@ def _clean_staging(store: FeatureStore, args: argparse.Namespace) -> None:
         print(f"Nothing staged is older than {args.older_than_days:g} day(s).")
 
 
-def _summary(manifest: dict[str, Any]) -> dict[str, Any]:
+def _summary(manifest: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("table", "partition", "version", "row_count", "created_at")
     return {key: manifest[key] for key in keys}
 

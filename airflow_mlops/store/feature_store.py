@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
     from airflow_mlops.contract import FeatureContract
+    from airflow_mlops.store.publish import Manifest
 
 _log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ class FeatureStore:
         lineage: Mapping[str, Any] | None = None,
         on_batch: Callable[[int], None] | None = None,
         max_rows_per_file: int = 1_000_000,
-    ) -> dict[str, Any]:
+    ) -> Manifest:
         """Write ``batches`` as a new version of ``partition`` and make it current.
 
         Batches are streamed (one in memory at a time) into files of at most
@@ -194,9 +195,7 @@ class FeatureStore:
         )
         return manifest
 
-    def rollback(
-        self, table: str, partition: str, *, to_version: str | None = None
-    ) -> dict[str, Any]:
+    def rollback(self, table: str, partition: str, *, to_version: str | None = None) -> Manifest:
         """Make an earlier version current again and return its manifest.
 
         :param to_version: the version to restore; by default the one before the current
@@ -312,12 +311,12 @@ class FeatureStore:
             )
         return pa.concat_tables(pieces, promote_options="default")
 
-    def manifest(self, table: str, partition: str, *, version: str | None = None) -> dict[str, Any]:
+    def manifest(self, table: str, partition: str, *, version: str | None = None) -> Manifest:
         """The manifest of the current version of a partition, or of ``version``."""
         table, partition = validate_table_name(table), validate_partition(partition)
         return find_manifest(self._layout, table, partition, version)
 
-    def verify(self, table: str, partition: str, *, version: str | None = None) -> dict[str, Any]:
+    def verify(self, table: str, partition: str, *, version: str | None = None) -> Manifest:
         """Recompute every file's SHA-256 and size; :class:`ChecksumMismatchError` if any differ.
 
         Returns the verified manifest.

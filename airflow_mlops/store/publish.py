@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from airflow_mlops import __version__
 from airflow_mlops.contract import schema_to_json
@@ -31,6 +31,48 @@ if TYPE_CHECKING:
     from airflow_mlops.io.parquet import WrittenFile
     from airflow_mlops.store.layout import StoreLayout
     from airflow_mlops.store.refs import PartitionRef
+
+
+class ManifestFile(TypedDict):
+    """One data file of a version, as its manifest lists it."""
+
+    path: str
+    """The file's name in the version directory (``part-00000-<version>.parquet``)."""
+    rows: int
+    """Rows in the file."""
+    bytes: int
+    """The file's size in bytes."""
+    sha256: str
+    """SHA-256 of the file's bytes (hex)."""
+
+
+class Manifest(TypedDict):
+    """A version's ``_manifest.json``: what was published, from what, and its checksums."""
+
+    table: str
+    """The feature table."""
+    partition: str
+    """The partition (day, ``YYYY-MM-DD``)."""
+    version: str
+    """The version id (``v<UTC time>Z-<8 hex>``)."""
+    previous_version: str | None
+    """The version that was current when this one was published (``None`` for the first)."""
+    row_count: int
+    """Rows in all files."""
+    schema: list[dict[str, Any]]
+    """The file schema as readers get it back: ``{"name", "type", "nullable"}`` per column."""
+    files: list[ManifestFile]
+    """The data files, in order."""
+    content_sha256: str
+    """SHA-256 over the files' SHA-256s in order: equal content, equal value."""
+    contract: dict[str, Any] | None
+    """The feature contract the batches were conformed to (its JSON), if any."""
+    lineage: dict[str, Any] | None
+    """Facts the writer passed (dag_id, run_id, try_number, sources…), as given."""
+    package_version: str
+    """The ``airflow-mlops`` version that wrote it."""
+    created_at: str
+    """When the version was created (UTC, ISO 8601), from its id."""
 
 
 class RowSplitter:
@@ -152,7 +194,7 @@ def write_files(
     return written
 
 
-def write_manifest(layout: StoreLayout, directory: str, manifest: dict[str, Any]) -> None:
+def write_manifest(layout: StoreLayout, directory: str, manifest: Manifest) -> None:
     """Write the version's manifest, last; locally, fsync it and the version directories.
 
     :raises StoreError: when it cannot be written.
@@ -173,7 +215,7 @@ def build_manifest(
     files: list[WrittenFile],
     contract: FeatureContract | None,
     lineage: dict[str, Any] | None,
-) -> dict[str, Any]:
+) -> Manifest:
     """The manifest of ``version``, written ``files`` with ``schema``, replacing ``ref``."""
     created = version_created(version)
     assert created is not None
@@ -206,7 +248,7 @@ def content_sha256(file_shas: Iterable[str]) -> str:
     return hashlib.sha256("".join(file_shas).encode("ascii")).hexdigest()
 
 
-def verify_files(filesystem: pafs.FileSystem, directory: str, manifest: dict[str, Any]) -> None:
+def verify_files(filesystem: pafs.FileSystem, directory: str, manifest: Manifest) -> None:
     """Recompute every file's SHA-256 and size and compare them with ``manifest``.
 
     :raises ChecksumMismatchError: naming the files that are missing or differ.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from airflow_mlops.exceptions import ArgumentError, StoreCorruptionError, StoreError, format_names
 from airflow_mlops.io.durable import as_io_error, read_bytes
@@ -22,13 +22,12 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from airflow_mlops.store.layout import StoreLayout
+    from airflow_mlops.store.publish import Manifest
 
 _READ_ATTEMPTS = 3
 
 
-def find_manifest(
-    layout: StoreLayout, table: str, partition: str, version: str | None
-) -> dict[str, Any]:
+def find_manifest(layout: StoreLayout, table: str, partition: str, version: str | None) -> Manifest:
     """The manifest of the partition's current version, or of ``version``.
 
     :raises PartitionNotFoundError: when the partition, or ``version`` of it, is not kept.
@@ -39,7 +38,7 @@ def find_manifest(
     return load_manifest(layout, table, partition, version or ref.current)
 
 
-def load_manifest(layout: StoreLayout, table: str, partition: str, version: str) -> dict[str, Any]:
+def load_manifest(layout: StoreLayout, table: str, partition: str, version: str) -> Manifest:
     """The manifest of ``version``.
 
     :raises StoreError: when it is missing (removed while being read; retryable) or
@@ -52,7 +51,7 @@ def load_manifest(layout: StoreLayout, table: str, partition: str, version: str)
         if data is None:
             raise _vanished(path)
         try:
-            manifest: dict[str, Any] = json.loads(data.decode("utf-8"))
+            manifest: Manifest = json.loads(data.decode("utf-8"))
         except ValueError as exc:
             raise StoreCorruptionError(
                 f"The manifest {path} is damaged ({exc!r}). Roll back to an earlier "
@@ -100,7 +99,7 @@ def open_version(
             return
 
 
-def _check_columns(table: str, manifest: dict[str, Any], columns: list[str] | None) -> None:
+def _check_columns(table: str, manifest: Manifest, columns: list[str] | None) -> None:
     names = [field["name"] for field in manifest["schema"]]
     unknown = [column for column in columns or () if column not in names]
     if unknown:
