@@ -1,5 +1,9 @@
 """Models: the registry (versions, aliases, checksummed artifacts), training (sweeps and the
 training run that registers the best candidates) and the compiled tree runtime.
+
+``registry`` is the public :class:`ModelRegistry`, over ``layout`` (where its files go),
+``versions``, ``aliases`` and ``verification`` (the checks before unpickling); ``records``
+checks what a record holds; ``artifacts`` dumps and loads a model's bytes.
 """
 
 from __future__ import annotations

@@ -1,18 +1,10 @@
 """The model registry: versioned scikit-learn pipelines, checked before they are unpickled.
 
-Layout under ``<root>/<model>/``::
-
-    v0001/model.joblib     the pipeline, ``joblib.dump``-ed
-    v0001/model.json       its record (sha256, size, library versions, contract…), written last
-    _aliases/<alias>.json  {"version": "v0002", "history": ["v0001", "v0002"]}
-    .registry.lock         (local filesystem only)
-
-A version exists once its record does: a register killed midway leaves a directory
-without ``model.json`` that no reader lists and no new version reuses. An alias file is
-replaced in one atomic step (``os.replace`` locally, a single PUT on an object store).
-Locally, under the lock, every register, promote and rollback first deletes what killed
-writers left: temp alias files, and (register, below the version it claims) directories
-without a record.
+Under ``<root>/<model>/`` a directory per version holds the pickled pipeline and its
+record, written last: a version exists once its record does. One file per alias says which
+version it points at. :class:`ModelRegistry` is the public API over four modules:
+``layout`` (where each file goes), ``versions`` (listed, claimed, written, leftovers),
+``aliases`` and ``verification`` (the checks before unpickling).
 
 An artifact is pickle underneath, and unpickling runs code. :meth:`ModelRegistry.load`
 and :meth:`ModelRegistry.artifact_bytes` therefore compare the artifact's SHA-256 and size
@@ -20,64 +12,59 @@ with the record *before* anything is unpickled, and :meth:`ModelRegistry.load` c
 scikit-learn, joblib and Python versions it was saved with.
 
 On a local filesystem, registers and alias moves of one model are serialised with an
-``flock``. Object stores have no lock: the next version number comes from a listing plus
-an "is it still absent" check just before each write, so two concurrent registers of one
-model can still collide (last writer wins; the loser's record then disagrees with the
+``flock``; under it, every register, promote and rollback first deletes what killed
+writers left: temp alias files, and (register, below the version it claims) directories
+without a record. Object stores have no lock: the next version number comes from a listing
+plus an "is it still absent" check just before each write, so two concurrent registers of
+one model can still collide (last writer wins; the loser's record then disagrees with the
 artifact and loading it fails with :class:`ChecksumMismatchError`, never unpickles it),
 and concurrent alias moves are last-writer-wins. Keep one writer per model there.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import hashlib
 import json
 import logging
-import os
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.exceptions import (
-    ArgumentError,
-    ChecksumMismatchError,
-    ModelLoadError,
-    ModelNotFoundError,
-    ModelVersionMismatchError,
-    StoreCorruptionError,
-    StoreError,
-    format_names,
-)
+from airflow_mlops.exceptions import ArgumentError, ModelLoadError, ModelNotFoundError, format_names
 from airflow_mlops.io import parquet
-from airflow_mlops.io.durable import (
-    as_io_error,
-    fsync_dir,
-    list_dir,
-    read_bytes,
-    remove_temps,
-    write_json,
-    writer_lock,
+from airflow_mlops.io.durable import writer_lock
+from airflow_mlops.models.aliases import (
+    list_aliases,
+    move_alias,
+    read_alias,
+    require_alias,
+    write_alias,
 )
 from airflow_mlops.models.artifacts import dump_model, load_model
+from airflow_mlops.models.layout import RegistryLayout, read_file
 from airflow_mlops.models.records import (
-    NAME_PATTERN,
-    VERSION_PATTERN,
     as_list,
     as_mapping,
     as_metrics,
     as_tags,
     check_model,
-    comparable,
     final_estimator,
     library_versions,
     qualified_class,
     validate_name,
     validate_version,
 )
+from airflow_mlops.models.verification import MISMATCH_MODES, check_libraries, verified_bytes
+from airflow_mlops.models.versions import (
+    add_version,
+    list_models,
+    list_versions,
+    missing_version_message,
+    remove_leftovers,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from contextlib import AbstractContextManager
 
     import pyarrow.fs as pafs
 
@@ -85,12 +72,7 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
-ARTIFACT_FILE = "model.joblib"
-RECORD_FILE = "model.json"
-ALIASES_DIR = "_aliases"
 DEFAULT_ALIAS = "champion"
-MISMATCH_MODES = ("warn", "refuse", "ignore")
-_LOCK_FILE = ".registry.lock"
 
 
 @dataclass(frozen=True)
@@ -143,7 +125,7 @@ class ModelRegistry:
                 "The 'root' parameter of ModelRegistry must be a path or URI. "
                 f"Got {root!r} instead."
             )
-        self._fs, self._root, self._local = parquet.open_root(root, filesystem)
+        self._layout = RegistryLayout(*parquet.open_root(root, filesystem))
         self.on_version_mismatch = on_version_mismatch
 
     def __repr__(self) -> str:
@@ -152,12 +134,12 @@ class ModelRegistry:
 
     @property
     def filesystem(self) -> pafs.FileSystem:
-        return self._fs
+        return self._layout.filesystem
 
     @property
     def root(self) -> str:
         """The registry's root as a path in :attr:`filesystem`."""
-        return self._root or "/"
+        return self._layout.root or "/"
 
     # -- writing ---------------------------------------------------------------------
 
@@ -191,33 +173,24 @@ class ModelRegistry:
         name = validate_name(name)
         alias_names = [validate_name(alias, "An alias name") for alias in as_list(aliases)]
         check_model(model, input_contract)
-        record: dict[str, Any] = {
-            "name": name,
-            "version": None,
-            "sha256": None,
-            "size": None,
-            "created_at": None,
-            "model_class": qualified_class(final_estimator(model)),
-            "libraries": library_versions(),
-            "input_contract": json.loads(input_contract.to_json()),
-            "output": as_mapping(output, "output"),
-            "metrics": as_metrics(metrics),
-            "params": as_mapping(params, "params"),
-            "training_data": as_mapping(training_data, "training_data"),
-            "tags": as_tags(tags),
-            "runtimes": as_mapping(runtimes, "runtimes"),
-        }
+        record = _new_record(
+            name,
+            model,
+            input_contract=input_contract,
+            output=output,
+            metrics=metrics,
+            params=params,
+            training_data=training_data,
+            tags=tags,
+            runtimes=runtimes,
+        )
         payload = dump_model(model)
         record["sha256"] = hashlib.sha256(payload).hexdigest()
         record["size"] = len(payload)
         with self._locked(name):
-            version = self._claim_version(name)
-            self._remove_leftovers(name, below=version)
-            record["version"] = version
-            record["created_at"] = dt.datetime.now(dt.UTC).isoformat()
-            self._write_version(name, version, payload, record)
+            version = add_version(self._layout, name, payload, record)
             for alias in alias_names:
-                self._move_alias(name, alias, version)
+                move_alias(self._layout, name, alias, version)
         _log.info(
             "Registered model %r version %s (%s, %d bytes, sha256 %s)%s",
             name,
@@ -237,10 +210,10 @@ class ModelRegistry:
         name, alias = validate_name(name), validate_name(alias, "An alias name")
         version = validate_version(version)
         with self._locked(name):
-            self._remove_leftovers(name)
+            remove_leftovers(self._layout, name)
             self.record(name, version)
-            before = self._read_alias(name, alias)
-            state = self._move_alias(name, alias, version)
+            before = read_alias(self._layout, name, alias)
+            state = move_alias(self._layout, name, alias, version)
         previous = before["version"] if before else None
         _log.info("Promoted model %r alias %r to %s (was %s)", name, alias, version, previous)
         return state
@@ -253,9 +226,8 @@ class ModelRegistry:
         """
         name, alias = validate_name(name), validate_name(alias, "An alias name")
         with self._locked(name):
-            self._remove_leftovers(name)
-            state = self._require_alias(name, alias)
-            history = state["history"]
+            remove_leftovers(self._layout, name)
+            history = require_alias(self._layout, name, alias)["history"]
             if len(history) < 2:
                 raise ModelNotFoundError(
                     f"Alias {alias!r} of model {name!r} has no earlier version to roll back "
@@ -264,10 +236,9 @@ class ModelRegistry:
                 )
             current, target = history[-1], history[-2]
             self.record(name, target)
-            state = {"version": target, "history": history[:-1]}
-            self._write_json(self._alias_path(name, alias), state)
+            write_alias(self._layout, name, alias, {"version": target, "history": history[:-1]})
         _log.info("Rolled back model %r alias %r from %s to %s", name, alias, current, target)
-        return {"name": name, "alias": alias, **state}
+        return {"name": name, "alias": alias, "version": target, "history": history[:-1]}
 
     # -- reading ---------------------------------------------------------------------
 
@@ -290,9 +261,8 @@ class ModelRegistry:
         if version is None:
             version = self.resolve(name, DEFAULT_ALIAS if alias is None else alias)
         record, payload = self._checked_artifact(name, version)
-        model = load_model(
-            payload, what=f"Model {name!r} version {version} ({self._artifact_path(name, version)})"
-        )
+        path = self._layout.artifact_path(name, version)
+        model = load_model(payload, what=f"Model {name!r} version {version} ({path})")
         if not callable(getattr(model, "predict_proba", None)):
             raise ModelLoadError(
                 f"Model {name!r} version {version} loaded as a {type(model).__name__}, which "
@@ -312,10 +282,10 @@ class ModelRegistry:
     def record(self, name: str, version: str) -> dict[str, Any]:
         """The record (``model.json``) of a version; :class:`ModelNotFoundError` if none."""
         name, version = validate_name(name), validate_version(version)
-        path = f"{self._version_dir(name, version)}/{RECORD_FILE}"
-        data = self._read(path)
+        path = self._layout.record_path(name, version)
+        data = read_file(self._layout, path)
         if data is None:
-            raise ModelNotFoundError(self._missing_version_message(name, version))
+            raise ModelNotFoundError(missing_version_message(self._layout, name, version))
         try:
             record: dict[str, Any] = json.loads(data.decode("utf-8"))
             if not (isinstance(record["sha256"], str) and isinstance(record["size"], int)):
@@ -330,245 +300,61 @@ class ModelRegistry:
     def resolve(self, name: str, alias: str) -> str:
         """The version ``alias`` points at."""
         name, alias = validate_name(name), validate_name(alias, "An alias name")
-        version: str = self._require_alias(name, alias)["version"]
-        return version
+        return require_alias(self._layout, name, alias)["version"]
 
     def aliases(self, name: str) -> dict[str, str]:
         """``{alias: version}`` for every alias of the model."""
-        import pyarrow.fs as pafs
-
-        name = validate_name(name)
-        found = {}
-        for info in list_dir(self._fs, f"{self._model_dir(name)}/{ALIASES_DIR}"):
-            alias = info.base_name.removesuffix(".json")
-            if (
-                info.type == pafs.FileType.File
-                and info.base_name != alias
-                and NAME_PATTERN.match(alias)
-            ):
-                state = self._read_alias(name, alias)
-                if state is not None:
-                    found[alias] = state["version"]
-        return dict(sorted(found.items()))
+        return list_aliases(self._layout, validate_name(name))
 
     def list_models(self) -> list[str]:
         """Models with at least one registered version, sorted."""
-        import pyarrow.fs as pafs
-
-        return sorted(
-            info.base_name
-            for info in list_dir(self._fs, self._root)
-            if info.type == pafs.FileType.Directory
-            and NAME_PATTERN.match(info.base_name)
-            and self.list_versions(info.base_name)
-        )
+        return list_models(self._layout)
 
     def list_versions(self, name: str) -> list[str]:
         """Registered versions (those with a record), oldest first."""
-        import pyarrow.fs as pafs
-
-        name = validate_name(name)
-        return [
-            info.base_name
-            for info in self._version_dirs(name)
-            if self._fs.get_file_info(f"{info.path}/{RECORD_FILE}").type == pafs.FileType.File
-        ]
+        return list_versions(self._layout, validate_name(name))
 
     # -- internals -------------------------------------------------------------------
-
-    def _model_dir(self, name: str) -> str:
-        return f"{self._root}/{name}"
-
-    def _version_dir(self, name: str, version: str) -> str:
-        return f"{self._model_dir(name)}/{version}"
-
-    def _artifact_path(self, name: str, version: str) -> str:
-        return f"{self._version_dir(name, version)}/{ARTIFACT_FILE}"
-
-    def _alias_path(self, name: str, alias: str) -> str:
-        return f"{self._model_dir(name)}/{ALIASES_DIR}/{alias}.json"
-
-    def _version_dirs(self, name: str) -> list[pafs.FileInfo]:
-        """Every version directory, with or without a record, in version order."""
-        import pyarrow.fs as pafs
-
-        infos = [
-            info
-            for info in list_dir(self._fs, self._model_dir(name))
-            if info.type == pafs.FileType.Directory and VERSION_PATTERN.match(info.base_name)
-        ]
-        return sorted(infos, key=lambda info: int(info.base_name[1:]))
-
-    def _claim_version(self, name: str) -> str:
-        """The next free version number; its directory is created (locally) or checked free."""
-        import pyarrow.fs as pafs
-
-        dirs = self._version_dirs(name)
-        number = int(dirs[-1].base_name[1:]) + 1 if dirs else 1
-        with as_io_error(self._model_dir(name), "create a version in"):
-            while True:
-                version = f"v{number:04d}"
-                directory = self._version_dir(name, version)
-                if self._local:
-                    with contextlib.suppress(FileExistsError):
-                        os.mkdir(directory)
-                        fsync_dir(self._model_dir(name))
-                        return version
-                elif self._fs.get_file_info(directory).type == pafs.FileType.NotFound:
-                    return version
-                number += 1
-
-    def _remove_leftovers(self, name: str, below: str | None = None) -> None:
-        """Locally, under the lock: delete temp alias files and, with ``below``, version
-        dirs under it without a record (killed registers). Failures only warn."""
-        if not self._local:  # no lock: a temp or a dir may be a concurrent writer's
-            return
-        try:
-            remove_temps(f"{self._model_dir(name)}/{ALIASES_DIR}")
-            if below is None:
-                return
-            for info in self._version_dirs(name):
-                record = f"{info.path}/{RECORD_FILE}"
-                if int(info.base_name[1:]) < int(below[1:]) and not os.path.exists(record):
-                    self._fs.delete_dir(info.path)
-        except OSError as exc:
-            _log.warning("Could not remove leftovers of killed writers of %r: %s", name, exc)
-
-    def _write_version(
-        self, name: str, version: str, payload: bytes, record: dict[str, Any]
-    ) -> None:
-        """Write the artifact (durably), then the record: the version exists from then on."""
-        import pyarrow.fs as pafs
-
-        artifact = self._artifact_path(name, version)
-        record_path = f"{self._version_dir(name, version)}/{RECORD_FILE}"
-        with as_io_error(artifact, "write"):
-            if self._local:
-                with open(artifact, "xb") as handle:
-                    handle.write(payload)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            else:
-                self._fs.create_dir(self._version_dir(name, version), recursive=True)
-                with self._fs.open_output_stream(artifact) as stream:
-                    stream.write(payload)
-                if self._fs.get_file_info(record_path).type != pafs.FileType.NotFound:
-                    raise StoreError(
-                        f"Another writer registered model {name!r} version {version} at the "
-                        f"same time ({record_path} appeared). Register again; keep one writer "
-                        "per model on object stores."
-                    )
-        self._write_json(record_path, record)
-
-    def _move_alias(self, name: str, alias: str, version: str) -> dict[str, Any]:
-        """Point ``alias`` at ``version``, appending it to history; the caller holds the lock."""
-        state = self._read_alias(name, alias) or {"version": None, "history": []}
-        if state["version"] != version:
-            state = {"version": version, "history": [*state["history"], version]}
-            self._write_json(self._alias_path(name, alias), state)
-        return {"name": name, "alias": alias, **state}
-
-    def _read_alias(self, name: str, alias: str) -> dict[str, Any] | None:
-        path = self._alias_path(name, alias)
-        data = self._read(path)
-        if data is None:
-            return None
-        try:
-            state = json.loads(data.decode("utf-8"))
-            return {"version": str(state["version"]), "history": list(state["history"])}
-        except (ValueError, KeyError, TypeError) as exc:
-            raise StoreCorruptionError(
-                f"The alias file {path} is damaged ({exc!r}). Restore it, or promote a "
-                "version to rewrite it."
-            ) from exc
-
-    def _require_alias(self, name: str, alias: str) -> dict[str, Any]:
-        state = self._read_alias(name, alias)
-        if state is not None:
-            return state
-        versions = self.list_versions(name)
-        if not versions:
-            raise ModelNotFoundError(self._missing_model_message(name))
-        known = ", ".join(f"{a}={v}" for a, v in self.aliases(name).items()) or "none"
-        raise ModelNotFoundError(
-            f"Model {name!r} has no alias {alias!r}. Aliases: {known}; versions: "
-            f"{format_names(versions)}. Promote a version to it or pass a version."
-        )
-
-    def _missing_version_message(self, name: str, version: str) -> str:
-        versions = self.list_versions(name)
-        if not versions:
-            return self._missing_model_message(name)
-        return (
-            f"Model {name!r} has no version {version} in the registry at {self.root}. "
-            f"Versions: {format_names(versions)}."
-        )
-
-    def _missing_model_message(self, name: str) -> str:
-        models = format_names(self.list_models()) or "none"
-        return f"No model {name!r} in the registry at {self.root}. Models: {models}."
 
     def _checked_artifact(self, name: str, version: str) -> tuple[dict[str, Any], bytes]:
         """The record and the verified artifact bytes, after the library-version check."""
         record = self.record(name, version)
-        self._check_libraries(name, version, record)
-        return record, self._verified_bytes(name, version, record)
-
-    def _verified_bytes(self, name: str, version: str, record: dict[str, Any]) -> bytes:
-        path = self._artifact_path(name, version)
-        payload = self._read(path)
-        if payload is None:
-            raise ModelNotFoundError(
-                f"Model {name!r} version {version} has a record but its artifact {path} is "
-                f"missing. Restore the artifact or re-register the model (registered "
-                f"versions: {format_names(self.list_versions(name))})."
-            )
-        actual = hashlib.sha256(payload).hexdigest()
-        expected, size = record["sha256"], record["size"]
-        if actual != expected or len(payload) != size:
-            damage = "truncated or extended" if len(payload) != size else "modified"
-            raise ChecksumMismatchError(
-                f"The artifact of model {name!r} version {version} at {path} was {damage} "
-                f"after registration: its SHA-256 is {actual} ({len(payload)} bytes), the "
-                f"record says {expected} ({size} bytes). It was not loaded. Restore the "
-                "artifact from a backup or re-register the model.",
-                path=path,
-                expected=expected,
-                actual=actual,
-            )
-        return payload
-
-    def _check_libraries(self, name: str, version: str, record: dict[str, Any]) -> None:
-        if self.on_version_mismatch == "ignore":
-            return
-        saved, running = record.get("libraries", {}), library_versions()
-        differences = [
-            f"{lib} {saved.get(lib)} (running {running[lib]})"
-            for lib in ("sklearn", "joblib", "python")
-            if comparable(lib, saved.get(lib)) != comparable(lib, running[lib])
-        ]
-        if not differences:
-            return
-        message = (
-            f"Model {name!r} version {version} was saved with "
-            f"{', '.join(differences)}. Its predictions may differ or loading may fail: "
-            "retrain and re-register it with the running versions, or pin them."
-        )
-        if self.on_version_mismatch == "refuse":
-            raise ModelVersionMismatchError(message)
-        _log.warning("%s", message)
         # stacklevel: the caller of load / artifact_bytes
-        warnings.warn(message, UserWarning, stacklevel=4)
+        check_libraries(name, version, record, mode=self.on_version_mismatch, stacklevel=4)
+        return record, verified_bytes(self._layout, name, version, record)
 
-    def _read(self, path: str) -> bytes | None:
-        """The file's bytes, or ``None`` if there is no such file."""
-        with as_io_error(path, "read"):
-            return read_bytes(self._fs, path)
+    def _locked(self, name: str) -> AbstractContextManager[None]:
+        """The model's writer lock (local filesystem only)."""
+        return writer_lock(self._layout.lock_path(name), local=self._layout.local)
 
-    def _write_json(self, path: str, data: Any) -> None:
-        """Replace ``path`` with ``data`` in one atomic step."""
-        with as_io_error(path, "write"):
-            write_json(self._fs, path, data, local=self._local, atomic=True)
 
-    def _locked(self, name: str) -> contextlib.AbstractContextManager[None]:
-        return writer_lock(f"{self._model_dir(name)}/{_LOCK_FILE}", local=self._local)
+def _new_record(
+    name: str,
+    model: Any,
+    *,
+    input_contract: FeatureContract,
+    output: Mapping[str, Any],
+    metrics: Mapping[str, float] | None,
+    params: Mapping[str, Any] | None,
+    training_data: Mapping[str, Any] | None,
+    tags: Mapping[str, str] | None,
+    runtimes: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """A new version's record (:meth:`ModelRegistry.register`'s arguments, checked); its
+    version, checksum, size and creation time are filled in as they become known."""
+    return {
+        "name": name,
+        "version": None,
+        "sha256": None,
+        "size": None,
+        "created_at": None,
+        "model_class": qualified_class(final_estimator(model)),
+        "libraries": library_versions(),
+        "input_contract": json.loads(input_contract.to_json()),
+        "output": as_mapping(output, "output"),
+        "metrics": as_metrics(metrics),
+        "params": as_mapping(params, "params"),
+        "training_data": as_mapping(training_data, "training_data"),
+        "tags": as_tags(tags),
+        "runtimes": as_mapping(runtimes, "runtimes"),
+    }

@@ -25,7 +25,7 @@ from airflow_mlops.exceptions import (
     PartitionNotFoundError,
     ScoringError,
 )
-from airflow_mlops.models.registry import ARTIFACT_FILE, RECORD_FILE
+from airflow_mlops.models.layout import ARTIFACT_FILE, RECORD_FILE
 from airflow_mlops.operators import BatchScoreOperator
 from tests.bad_inputs.support import PARTITION, expect_error, snapshot
 from tests.operators.support import render_and_execute

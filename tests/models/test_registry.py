@@ -34,8 +34,9 @@ from airflow_mlops.exceptions import (
     StoreCorruptionError,
 )
 from airflow_mlops.io.parquet import file_sha256
+from airflow_mlops.models.layout import ALIASES_DIR
 from airflow_mlops.models.records import library_versions
-from airflow_mlops.models.registry import ALIASES_DIR, LoadedModel, ModelRegistry
+from airflow_mlops.models.registry import LoadedModel, ModelRegistry
 
 CONTRACT = FeatureContract.from_dict(
     {"income": "float64", "age": "int64", "txn_count_7d": "int64", "region": "string"}

@@ -22,7 +22,7 @@ from airflow_mlops.hooks.feature_store import feature_table_asset
 from airflow_mlops.models import accelerate
 from airflow_mlops.models.accelerate import registration_check
 from airflow_mlops.models.artifacts import load_model
-from airflow_mlops.models.registry import ARTIFACT_FILE
+from airflow_mlops.models.layout import ARTIFACT_FILE
 from airflow_mlops.operators import BatchScoreOperator
 from airflow_mlops.scoring import batches as scoring_batches
 from airflow_mlops.scoring.shadow import shadow_mask
