@@ -54,6 +54,7 @@ from airflow_mlops.models.artifacts import dump_model, load_model
 from airflow_mlops.models.records import (
     NAME_PATTERN,
     VERSION_PATTERN,
+    ModelRecord,
     as_list,
     as_mapping,
     as_metrics,
@@ -99,7 +100,7 @@ class LoadedModel:
     name: str
     version: str
     model: Any
-    record: dict[str, Any]
+    record: ModelRecord
 
 
 class ModelRegistry:
@@ -308,7 +309,7 @@ class ModelRegistry:
         name, version = validate_name(name), validate_version(version)
         return self._checked_artifact(name, version)[1]
 
-    def record(self, name: str, version: str) -> dict[str, Any]:
+    def record(self, name: str, version: str) -> ModelRecord:
         """The record (``model.json``) of a version; :class:`ModelNotFoundError` if none."""
         name, version = validate_name(name), validate_version(version)
         path = f"{self._version_dir(name, version)}/{RECORD_FILE}"
@@ -316,7 +317,7 @@ class ModelRegistry:
         if data is None:
             raise ModelNotFoundError(self._missing_version_message(name, version))
         try:
-            record: dict[str, Any] = json.loads(data.decode("utf-8"))
+            record: ModelRecord = json.loads(data.decode("utf-8"))
             if not (isinstance(record["sha256"], str) and isinstance(record["size"], int)):
                 raise TypeError("sha256 must be a string and size an integer")
         except (ValueError, KeyError, TypeError) as exc:
@@ -507,13 +508,13 @@ class ModelRegistry:
         models = format_names(self.list_models()) or "none"
         return f"No model {name!r} in the registry at {self.root}. Models: {models}."
 
-    def _checked_artifact(self, name: str, version: str) -> tuple[dict[str, Any], bytes]:
+    def _checked_artifact(self, name: str, version: str) -> tuple[ModelRecord, bytes]:
         """The record and the verified artifact bytes, after the library-version check."""
         record = self.record(name, version)
         self._check_libraries(name, version, record)
         return record, self._verified_bytes(name, version, record)
 
-    def _verified_bytes(self, name: str, version: str, record: dict[str, Any]) -> bytes:
+    def _verified_bytes(self, name: str, version: str, record: ModelRecord) -> bytes:
         path = self._artifact_path(name, version)
         payload = self._read(path)
         if payload is None:
@@ -537,7 +538,7 @@ class ModelRegistry:
             )
         return payload
 
-    def _check_libraries(self, name: str, version: str, record: dict[str, Any]) -> None:
+    def _check_libraries(self, name: str, version: str, record: ModelRecord) -> None:
         if self.on_version_mismatch == "ignore":
             return
         saved, running = record.get("libraries", {}), library_versions()

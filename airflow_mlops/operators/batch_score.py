@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_mlops.models.accelerate import CompilationCheck
+    from airflow_mlops.models.records import ModelOutput, ModelRecord
     from airflow_mlops.models.registry import ModelRegistry
     from airflow_mlops.store.feature_store import FeatureStore
     from airflow_mlops.store.staging import StagedOutput
@@ -187,15 +188,16 @@ class BatchScoreOperator(PartitionedOperator):
 
     def execute_partition(self, context: Context, partition: str) -> dict[str, Any] | StagedOutput:
         from airflow_mlops.contract import FeatureContract, schema_from_json
+        from airflow_mlops.models.records import ModelOutput
         from airflow_mlops.scoring.batches import check_model_inputs
 
         store = FeatureStoreHook(self.feature_store_conn_id).get_store()
         registry = ModelRegistryHook(self.model_registry_conn_id).get_registry()
         champion = self._champion(registry)
         contract = FeatureContract.from_json(json.dumps(champion.record["input_contract"]))
-        spec = champion.record["output"]
+        output = ModelOutput.from_record(champion.record, self.threshold)
         schema = schema_from_json(store.manifest(self.features_table, partition)["schema"])
-        columns = check_model_inputs(schema, contract, entity_key=spec["entity_key"])
+        columns = check_model_inputs(schema, contract, entity_key=output.entity_key)
         self.log.info(
             "Scoring %s/ds=%s with %s %s (sha256 %s…), %d worker(s)",
             self.features_table,
@@ -205,14 +207,14 @@ class BatchScoreOperator(PartitionedOperator):
             champion.record["sha256"][:12],
             self.workers,
         )
-        scoring = self._scoring_args(champion, contract.names)
+        scoring = (contract.names, output)
         champion = self._with_runtime(store, champion, partition, scoring)
         if self.num_shards > 1:
             return self._score_shard(
                 context, store, registry, champion, partition, columns, schema, scoring
             )
-        shadow, shadow_path = self._open_shadow(registry, store, context, schema, scoring)
-        challenger_inputs = getattr(shadow, "scoring", {}).get("feature_names", [])
+        shadow, shadow_path = self._open_shadow(registry, store, context, schema, output)
+        challenger_inputs = getattr(shadow, "feature_names", [])
         columns = list(dict.fromkeys([*columns, *challenger_inputs]))
         result = self._score_and_publish(
             context, store, registry, champion, partition, columns, schema, scoring, shadow
@@ -242,7 +244,11 @@ class BatchScoreOperator(PartitionedOperator):
         return _Champion(self.model_name, version, record, None, artifact)
 
     def _with_runtime(
-        self, store: FeatureStore, champion: _Champion, partition: str, scoring: dict[str, Any]
+        self,
+        store: FeatureStore,
+        champion: _Champion,
+        partition: str,
+        scoring: tuple[list[str], ModelOutput],
     ) -> _Champion:
         """The champion compiled by tl2cgen if its record allows it and it verifies here.
 
@@ -271,8 +277,8 @@ class BatchScoreOperator(PartitionedOperator):
             assert champion.artifact is not None
             what = f"Model {champion.name!r} version {champion.version}"
             model = load_model(champion.artifact, what=what)
-        frame = self._check_frame(store, partition, scoring["feature_names"])
-        compiled, check = compile_tree_model(model, frame, threshold=scoring["threshold"])
+        frame = self._check_frame(store, partition, scoring[0])
+        compiled, check = compile_tree_model(model, frame, threshold=scoring[1].threshold)
         if check.runtime != COMPILED_RUNTIME:
             return self._runtime_chosen(champion, check)
         if self.workers == 1:
@@ -320,19 +326,6 @@ class BatchScoreOperator(PartitionedOperator):
             return pd.DataFrame(columns=feature_names)
         return first.select(feature_names).to_pandas()
 
-    def _scoring_args(self, model: Any, feature_names: list[str]) -> dict[str, Any]:
-        spec = model.record["output"]
-        return {
-            "feature_names": feature_names,
-            "entity_key": spec["entity_key"],
-            "threshold": self.threshold if self.threshold is not None else spec["threshold"],
-            "positive": spec.get("positive", "positive"),
-            "negative": spec.get("negative", "negative"),
-            "score_column": spec.get("score", "score"),
-            "decision_column": "decision",
-            "extra_columns": {"model_name": model.name, "model_version": model.version},
-        }
-
     def _score_and_publish(
         self,
         context: Context,
@@ -342,7 +335,7 @@ class BatchScoreOperator(PartitionedOperator):
         partition: str,
         columns: list[str],
         schema: pa.Schema,
-        scoring: dict[str, Any],
+        scoring: tuple[list[str], ModelOutput],
         shadow: Any,
     ) -> dict[str, Any]:
         from airflow_mlops.progress import Progress
@@ -355,7 +348,7 @@ class BatchScoreOperator(PartitionedOperator):
             self.output_table,
             partition,
             scored,
-            schema=_output_schema(schema, scoring),
+            schema=_output_schema(schema, scoring[1]),
             lineage={
                 **self.run_identity(context),
                 "features": {
@@ -384,7 +377,7 @@ class BatchScoreOperator(PartitionedOperator):
         champion: _Champion,
         partition: str,
         columns: list[str],
-        scoring: dict[str, Any],
+        scoring: tuple[list[str], ModelOutput],
         progress: Any,
         shadow: Any = None,
     ) -> Iterator[pa.RecordBatch]:
@@ -399,7 +392,7 @@ class BatchScoreOperator(PartitionedOperator):
                 self.features_table, partition, columns=columns, batch_size=self.batch_size
             ):
                 if self.num_shards > 1:
-                    batch = batch.filter(self._in_shard(batch.column(scoring["entity_key"])))
+                    batch = batch.filter(self._in_shard(batch.column(scoring[1].entity_key)))
                 pending.append(batch)
                 yield batch
 
@@ -407,8 +400,9 @@ class BatchScoreOperator(PartitionedOperator):
             feed(),
             model=champion.model,
             artifact=artifact,
+            feature_names=scoring[0],
+            output=scoring[1],
             workers=self.workers,
-            **scoring,
         ):
             features = pending.popleft()
             progress.add(result.batch.num_rows)
@@ -432,7 +426,7 @@ class BatchScoreOperator(PartitionedOperator):
         partition: str,
         columns: list[str],
         schema: pa.Schema,
-        scoring: dict[str, Any],
+        scoring: tuple[list[str], ModelOutput],
     ) -> StagedOutput:
         """Score this shard's rows into a staged file; a publish step combines the shards."""
         from airflow_mlops.io.parquet import write_batches
@@ -452,7 +446,7 @@ class BatchScoreOperator(PartitionedOperator):
             self._scored(store, registry, champion, partition, columns, scoring, progress),
             store.filesystem,
             path,
-            schema=_output_schema(schema, scoring),
+            schema=_output_schema(schema, scoring[1]),
         )
         progress.done()
         lineage = {
@@ -468,20 +462,22 @@ class BatchScoreOperator(PartitionedOperator):
         store: FeatureStore,
         context: Context,
         schema: pa.Schema,
-        champion_scoring: dict[str, Any],
+        champion_output: ModelOutput,
     ) -> tuple[Any, str | None]:
         """The shadow scorer and its staged file, or (None, None) when not shadowing."""
         if not self.challenger_alias:
             return None, None
         from airflow_mlops.contract import FeatureContract
         from airflow_mlops.io.parquet import open_writer
+        from airflow_mlops.models.records import ModelOutput
         from airflow_mlops.scoring.batches import check_model_inputs
         from airflow_mlops.scoring.shadow import ShadowScorer
 
         try:
             challenger = registry.load(self.model_name, alias=self.challenger_alias)
             contract = FeatureContract.from_json(json.dumps(challenger.record["input_contract"]))
-            check_model_inputs(schema, contract, entity_key=champion_scoring["entity_key"])
+            check_model_inputs(schema, contract, entity_key=champion_output.entity_key)
+            output = ModelOutput.from_record(challenger.record, champion_output.threshold)
         except Exception as exc:  # a broken challenger is reported, never fatal
             self.log.error(
                 "Shadow scoring disabled: challenger %r failed to load: %s",
@@ -489,16 +485,12 @@ class BatchScoreOperator(PartitionedOperator):
                 exc,
             )
             return _FailedShadow(f"{type(exc).__name__}: {exc}"), None
-        scoring = {
-            **self._scoring_args(challenger, contract.names),
-            "threshold": champion_scoring["threshold"],
-        }
         path = store.staging_path(
             context["ti"].dag_id,
             context["ti"].run_id,
             self.staging_name(context, f"{self.task_id}-shadow"),
         )
-        sink = open_writer(store.filesystem, path, _output_schema(schema, scoring))
+        sink = open_writer(store.filesystem, path, _output_schema(schema, output))
         self.log.info(
             "Shadow scoring %.0f%% of entities with challenger %s",
             100 * self.shadow_fraction,
@@ -509,7 +501,8 @@ class BatchScoreOperator(PartitionedOperator):
             sink=sink,
             fraction=self.shadow_fraction,
             seed=self.shadow_seed,
-            scoring=scoring,
+            feature_names=contract.names,
+            output=output,
         ), path
 
     def _publish_shadow(
@@ -561,7 +554,7 @@ class _Champion:
 
     name: str
     version: str
-    record: dict[str, Any]
+    record: ModelRecord
     model: Any
     artifact: bytes | None
     #: the runtime scoring uses and its check (``runtime`` in XCom and lineage)
@@ -572,16 +565,10 @@ class _Champion:
         return {"name": self.name, "version": self.version, "sha256": self.record["sha256"]}
 
 
-def _output_schema(features: pa.Schema, scoring: dict[str, Any]) -> pa.Schema:
+def _output_schema(features: pa.Schema, output: ModelOutput) -> pa.Schema:
     from airflow_mlops.scoring.batches import scores_schema
 
-    return scores_schema(
-        features.field(scoring["entity_key"]).type,
-        entity_key=scoring["entity_key"],
-        score_column=scoring["score_column"],
-        decision_column=scoring["decision_column"],
-        extra_columns=scoring["extra_columns"],
-    )
+    return scores_schema(features.field(output.entity_key).type, output)
 
 
 class _FailedShadow:
