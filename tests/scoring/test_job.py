@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -12,12 +16,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from airflow_mlops.exceptions import ArgumentError
+from airflow_mlops.operators import BatchScoreOperator
 from airflow_mlops.scoring import (
     ScoringRequest,
     ShadowRequest,
     ShardRequest,
     score_partition,
 )
+from tests.operators.support import render_and_execute
 from tests.operators.test_batch_score import (
     CONTRACT,
     FEATURES,
@@ -32,8 +38,6 @@ from tests.operators.test_batch_score import (
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from sklearn.pipeline import Pipeline
 
     from airflow_mlops.models.registry import ModelRegistry
@@ -190,3 +194,43 @@ def test_a_challenger_that_cannot_load_is_reported_not_raised(
 def test_bad_requests_are_refused(make: Any, message: str) -> None:
     with pytest.raises(ArgumentError, match=re.escape(message)):
         make()
+
+
+# -- the CLI scores as the operator does ---------------------------------------------
+
+
+def test_the_cli_scores_a_partition_exactly_as_the_operator_does(
+    feature_store: FeatureStore,
+    model_registry: ModelRegistry,
+    make_context: Any,
+    features: pa.Table,
+    champion_model: Pipeline,
+) -> None:
+    register(model_registry, champion_model, ["champion"])
+    operator = BatchScoreOperator(
+        task_id="score",
+        features_table=FEATURES,
+        model_name=MODEL,
+        output_table="operator_scores",
+        workers=1,
+        batch_size=64,
+    )
+    render_and_execute(operator, make_context())
+    script = Path(sys.executable).parent / "airflow-mlops"
+
+    done = subprocess.run(
+        [
+            str(script), "--root", feature_store.root, "score",
+            "--registry", model_registry.root, FEATURES, PARTITION, MODEL, "cli_scores",
+            "--workers", "1", "--batch-size", "64",
+        ],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    by_operator = feature_store.manifest("operator_scores", PARTITION)
+    by_cli = feature_store.manifest("cli_scores", PARTITION)
+    assert summary["content_sha256"] == by_cli["content_sha256"]
+    assert by_cli["content_sha256"] == by_operator["content_sha256"]
+    assert (by_cli["row_count"], summary["model_version"]) == (features.num_rows, "v0001")
