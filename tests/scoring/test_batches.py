@@ -12,8 +12,8 @@ import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, PolynomialFeatures, StandardScaler
 
 from airflow_mlops.contract import FeatureContract
 from airflow_mlops.exceptions import (
@@ -162,6 +162,22 @@ def test_in_process_scores_equal_predict_proba_in_order(hgb, data, threshold):
     assert out.column("decision").to_pylist() == decisions.tolist()
     assert out.schema.names == ["customer_id", "default_probability", "decision"]
     assert out.schema.field("default_probability").type == pa.float64()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_rows_score_does_not_depend_on_its_batch(data, workers):
+    """A linear model scores through a BLAS matrix-vector product, whose kernels round the
+    rows left over after a block of rows differently (seen with 8 or more model inputs)."""
+    train = _table(1_000, seed=1).to_pandas()
+    numeric = make_pipeline(StandardScaler(), PolynomialFeatures(2))  # 10 columns, + 4 one-hot
+    prep = ColumnTransformer([("num", numeric, NUMERIC), ("cat", OneHotEncoder(), ["region"])])
+    model = Pipeline([("prep", prep), ("model", LogisticRegression(max_iter=1_000))])
+    model.fit(train[FEATURES], _label(train))
+
+    whole = _score([data.combine_chunks().to_batches()[0]], model=model, workers=workers)
+    small = _score(data.to_batches(max_chunksize=3), model=model, workers=workers)
+
+    assert whole.equals(small)
 
 
 def test_nan_inputs_reach_the_model_unchanged(hgb, data):
