@@ -15,6 +15,7 @@ the output table. Prints the run's summary as JSON; progress goes to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -100,5 +101,6 @@ def run_score(
     )
     lineage = {"command": "airflow-mlops score", "run_id": run_id}
     log = logging.getLogger(__name__)
-    result = score_partition(store, registry, request, lineage=lineage, log=log)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout is the summary's: tl2cgen prints its log
+        result = score_partition(store, registry, request, lineage=lineage, log=log)
     print(json.dumps(result.summary(), indent=2))
