@@ -6,10 +6,12 @@ early stopping), trained on 50k synthetic rows. Methods, each in its own fresh s
 (peak RSS sampled over the child and its worker processes), run interleaved and reported
 as medians and paired ratios:
 
-- ``operator``: Parquet ``iter_batches`` → ``scoring.score_batches(workers=2)`` →
-  ``io.parquet.write_batches`` (the batch-score operator's path);
-- ``operator-compiled``: the same with the model from ``accelerate.compile_tree_model``
-  (treelite + tl2cgen), kept only if its registration-time check passed;
+- ``operator``: ``scoring.score_partition(workers=2, runtime="sklearn")``, the
+  batch-score operator's run: the registered model verified, the feature store's partition
+  streamed through ``score_batches`` and published to the store;
+- ``operator-compiled``: the same with ``runtime="auto"``: the model compiled by
+  ``accelerate.compile_tree_model`` (treelite + tl2cgen) in the run and checked on the
+  partition's first rows, as the operator does when its registration-time check passed;
 - ``tutorial``: ``pd.read_parquet`` of everything, ``predict_proba``, ``to_parquet``;
 - ``streaming``: ``iter_batches(100k)`` → ``to_pandas`` → ``predict_proba`` → ``ParquetWriter``;
 - ``io``: the same reads and writes with no model (a constant score).
@@ -24,7 +26,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import logging
 import shlex
+import shutil
 import statistics
 import sys
 import threading
@@ -43,6 +47,8 @@ FEATURES = [
 NUMERIC = [f for f in FEATURES if f != "region"]
 REGIONS = ("north", "south", "east", "west")
 ENTITY_KEY = "customer_id"
+#: the feature store table, partition and registered model the ``operator`` methods score
+FEATURES_TABLE, PARTITION, MODEL_NAME = "features", "2026-01-01", "credit_default"
 BATCH_SIZE = 100_000
 WORKERS = 2
 THRESHOLD, POSITIVE, NEGATIVE = 0.3, "decline", "approve"
@@ -151,10 +157,11 @@ def train_pipeline() -> Any:
 
 
 def prepare(workdir: Path, rows: int) -> dict[str, Any]:
-    """Feature file, sklearn artifact and (if it verifies) the compiled artifact."""
+    """Feature file, sklearn artifact and (if it verifies) the compiled artifact; the same
+    features published in a feature store and the pipeline registered (for ``operator``)."""
     import pandas as pd
 
-    from airflow_mlops.models.accelerate import compile_tree_model
+    from airflow_mlops.models.accelerate import compile_tree_model, registration_check
     from airflow_mlops.models.artifacts import dump_model
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -170,7 +177,46 @@ def prepare(workdir: Path, rows: int) -> dict[str, Any]:
     compile_s = time.perf_counter() - start
     if verdict.runtime != "scikit-learn":
         (workdir / "compiled.joblib").write_bytes(dump_model(compiled))
+    publish_features(workdir, features, rows)
+    register_pipeline(workdir, pipeline, registration_check(pipeline, check, threshold=THRESHOLD))
     return {"features": str(features), "verdict": verdict.as_dict(), "compile_s": compile_s}
+
+
+def publish_features(workdir: Path, features: Path, rows: int) -> None:
+    """The feature file as a partition of the store the ``operator`` methods read."""
+    import pyarrow.fs as pafs
+
+    from airflow_mlops.io.parquet import iter_batches, read_schema
+    from airflow_mlops.store.feature_store import FeatureStore
+
+    store = FeatureStore(str(workdir / "store"))
+    published = PARTITION in store.list_partitions(FEATURES_TABLE)
+    if published and store.manifest(FEATURES_TABLE, PARTITION)["row_count"] == rows:
+        return
+    local = pafs.LocalFileSystem()
+    batches = iter_batches(local, str(features), batch_size=BATCH_SIZE)
+    schema = read_schema(local, str(features))
+    store.publish_partition(FEATURES_TABLE, PARTITION, batches, schema=schema)
+
+
+def register_pipeline(workdir: Path, pipeline: Any, runtimes: dict[str, Any]) -> None:
+    """The pipeline as version v0001 of a fresh registry, with its tl2cgen check."""
+    from airflow_mlops.contract import FeatureContract
+    from airflow_mlops.models.registry import ModelRegistry
+
+    shutil.rmtree(workdir / "models", ignore_errors=True)
+    types = {name: "float64" for name in NUMERIC} | {"region": "string"}
+    types |= {name: "int64" for name in ("age", "txn_count_7d", "txn_count_30d")}
+    ModelRegistry(str(workdir / "models")).register(
+        MODEL_NAME,
+        pipeline,
+        input_contract=FeatureContract.from_dict({name: types[name] for name in FEATURES}),
+        output={
+            "entity_key": ENTITY_KEY, "score": "default_probability", "threshold": THRESHOLD,
+            "positive": POSITIVE, "negative": NEGATIVE,
+        },
+        runtimes=runtimes,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------- children (one method each)
@@ -230,23 +276,18 @@ def child_main(method: str, features: str, out: str, workdir: str) -> None:
 
     import pyarrow.parquet  # noqa: F401  (imports happen before the clock starts)
 
-    artifact_name = "compiled.joblib" if method == "operator-compiled" else "sklearn.joblib"
-    artifact = Path(workdir, artifact_name).read_bytes()
     model = None
-    if not method.startswith("operator"):  # the operator's workers load the artifact
+    if not method.startswith("operator"):  # the operator's run reads the registry itself
         import joblib
 
-        model = joblib.load(Path(workdir, artifact_name))
+        model = joblib.load(Path(workdir, "sklearn.joblib"))
     sampler = TreeSampler()
-    run = {
-        "operator": run_operator,
-        "operator-compiled": run_operator,
-        "tutorial": run_tutorial,
-        "streaming": run_streaming,
-        "io": run_io,
-    }[method]
     start = time.perf_counter()
-    rows = run(features, out, model, artifact)
+    if method.startswith("operator"):
+        rows = run_operator(workdir, method)
+    else:
+        run = {"tutorial": run_tutorial, "streaming": run_streaming, "io": run_io}[method]
+        rows = run(features, out, model)
     seconds = time.perf_counter() - start
     measured = sampler.stop()
     self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -260,24 +301,36 @@ def _decide(scores: Any) -> Any:
     return np.where(scores > THRESHOLD, POSITIVE, NEGATIVE)
 
 
-def run_operator(features: str, out: str, model: Any, artifact: bytes) -> int:
-    import pyarrow.fs as pafs
+def run_operator(workdir: str, method: str) -> int:
+    """BatchScoreOperator's run: ``score_partition`` from the store's features to its
+    ``operator`` (or ``operator_compiled``) table."""
+    from airflow_mlops.models.registry import ModelRegistry
+    from airflow_mlops.scoring import ScoringRequest, score_partition
+    from airflow_mlops.store.feature_store import FeatureStore
 
-    from airflow_mlops.io.parquet import iter_batches, write_batches
-    from airflow_mlops.scoring.batches import score_batches
+    request = ScoringRequest(
+        features_table=FEATURES_TABLE,
+        output_table=method.replace("-", "_"),
+        model_name=MODEL_NAME,
+        model_version="v0001",
+        partition=PARTITION,
+        batch_size=BATCH_SIZE,
+        workers=WORKERS,
+        runtime="auto" if method == "operator-compiled" else "sklearn",
+    )
+    result = score_partition(
+        FeatureStore(str(Path(workdir, "store"))),
+        ModelRegistry(str(Path(workdir, "models"))),
+        request,
+        lineage={"benchmark": "score_batch"},
+        log=logging.getLogger("score_batch"),
+    )
+    if method == "operator-compiled" and result.runtime["name"] != "tl2cgen":
+        raise RuntimeError(f"the compiled runtime was not used: {result.runtime['reason']}")
+    return int(result.summary()["rows"])
 
-    local = pafs.LocalFileSystem()
-    scored = score_batches(
-        iter_batches(local, features, batch_size=BATCH_SIZE, columns=[ENTITY_KEY, *FEATURES]),
-        artifact=artifact, feature_names=FEATURES, entity_key=ENTITY_KEY,
-        threshold=THRESHOLD, positive=POSITIVE, negative=NEGATIVE, workers=WORKERS,
-        extra_columns={"model_name": "credit_default", "model_version": 1},
-    )  # fmt: skip
-    written = write_batches((s.batch for s in scored), local, out)
-    return written.rows
 
-
-def run_tutorial(features: str, out: str, model: Any, artifact: bytes) -> int:
+def run_tutorial(features: str, out: str, model: Any) -> int:
     import pandas as pd
 
     frame = pd.read_parquet(features)
@@ -289,7 +342,7 @@ def run_tutorial(features: str, out: str, model: Any, artifact: bytes) -> int:
     return len(result)
 
 
-def run_streaming(features: str, out: str, model: Any, artifact: bytes) -> int:
+def run_streaming(features: str, out: str, model: Any) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -309,7 +362,7 @@ def run_streaming(features: str, out: str, model: Any, artifact: bytes) -> int:
     return rows
 
 
-def run_io(features: str, out: str, model: Any, artifact: bytes) -> int:
+def run_io(features: str, out: str, model: Any) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -351,11 +404,15 @@ def compare_outputs(workdir: Path, methods: list[str]) -> dict[str, dict[str, An
     import numpy as np
     import pyarrow.parquet as pq
 
+    from airflow_mlops.store.feature_store import FeatureStore
+
+    columns = [ENTITY_KEY, "default_probability", "decision"]
+    store = FeatureStore(str(workdir / "store"))
+
     def load(method: str) -> Any:
-        return pq.read_table(
-            workdir / f"out_{method}.parquet",
-            columns=[ENTITY_KEY, "default_probability", "decision"],
-        )
+        if method.startswith("operator"):
+            return store.read_partition(method.replace("-", "_"), PARTITION, columns=columns)
+        return pq.read_table(workdir / f"out_{method}.parquet", columns=columns)
 
     reference = load("tutorial")
     ref_scores = reference.column("default_probability").to_numpy()
@@ -504,24 +561,28 @@ def render(report: dict[str, Any], command: str) -> str:
             f"{TRAIN_ROWS:,} other rows with a synthetic label. Output: customer_id, "
             f"default_probability, decision (> {THRESHOLD} → {POSITIVE}).",
             "",
-            f"- **operator**: `ParquetFile.iter_batches({BATCH_SIZE:_})` → "
-            f"`score_batches(workers={WORKERS})` (forkserver pool, artifact loaded once per "
-            "worker, 1 native thread per worker, ≤ 4 batches in flight) → "
-            "`io.parquet.write_batches`; adds model name/version columns.",
-            "- **operator-compiled**: the same, with the model returned by "
-            "`accelerate.compile_tree_model` (trees compiled by treelite + tl2cgen; the column "
-            "transformer stays scikit-learn).",
+            "- **operator**: `scoring.score_partition` (BatchScoreOperator's run) with "
+            f'`workers={WORKERS}`, `batch_size={BATCH_SIZE:_}`, `runtime="sklearn"`: the '
+            "registered artifact verified, the store's partition streamed through "
+            "`score_batches` (forkserver pool, artifact loaded once per worker, 1 native "
+            "thread per worker, ≤ 4 batches in flight) and published to the store; adds model "
+            "name/version columns.",
+            '- **operator-compiled**: the same with `runtime="auto"`: the model compiled by '
+            "`accelerate.compile_tree_model` in the run (trees compiled by treelite + tl2cgen, "
+            "checked on the partition's first rows; the column transformer stays "
+            "scikit-learn).",
             "- **tutorial**: `pd.read_parquet` (all rows) → `predict_proba` → `to_parquet`.",
             "- **streaming**: `iter_batches(100_000)` → `to_pandas` → `predict_proba` → "
             "`ParquetWriter`, one process (HGB's OpenMP uses both cores).",
             "- **io**: the same reads and writes, no model.",
             "",
-            "Each run is a fresh subprocess; timing starts after imports and model loading "
-            "(the registry has done that) and ends when the output file is closed, so the "
-            "operator's worker start-up is included; the operator's parent does not unpickle "
-            "the model (its workers do). Peak RSS and PSS are sums over the child and its "
-            "worker processes, sampled every 50 ms (summed RSS counts the shared library pages "
-            "of the three Python processes three times; PSS splits them); CPU s is user + "
+            "Each run is a fresh subprocess; timing starts after imports (and, for the other "
+            "methods, model loading) and ends when the output is written, so the operator's "
+            "registry verification, runtime check and worker start-up are included; the "
+            "operator's parent does not unpickle the model (its workers do). Peak RSS and "
+            "PSS are sums over the child and its worker processes, sampled every 50 ms "
+            "(summed RSS counts the shared library pages of the three Python processes three "
+            "times; PSS splits them); CPU s is user + "
             "system time of all of them. Runs are interleaved; seconds and CPU are medians, "
             "memory the maximum, ratios paired within a round, then their median. Decisions and "
             "scores are compared row by row with the tutorial's (plain scikit-learn) output.",

@@ -8,6 +8,8 @@
     airflow-mlops rollback customer_features 2026-01-04        # to the previous version
     airflow-mlops verify customer_features 2026-01-04 --json
     airflow-mlops models --registry /data/models list      # the model registry (cli.models)
+    airflow-mlops score --registry /data/models customer_features 2026-01-04 \
+        credit_risk customer_scores                        # score a partition (cli.score)
 
 Errors of this package print one line on stderr and exit with status 2.
 """
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_mlops import __version__
 from airflow_mlops.cli.models import add_models_parser, run_models
+from airflow_mlops.cli.score import add_score_parser, run_score
 from airflow_mlops.exceptions import AirflowMlopsError
 from airflow_mlops.store.feature_store import FeatureStore
 
@@ -66,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         "clean-staging", "delete staged run files not written for --older-than-days days"
     ).add_argument("--older-than-days", type=float, default=7.0, metavar="DAYS")
     add_models_parser(commands)
+    add_score_parser(commands)
     return parser
 
 
@@ -87,7 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_store_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if not args.root:
         parser.error(f"no store root: pass --root or set ${ROOT_ENV}")
-    _COMMANDS[args.command](FeatureStore(args.root), args)
+    store = FeatureStore(args.root)
+    if args.command == "score":
+        run_score(parser, args, store)
+    else:
+        _COMMANDS[args.command](store, args)
 
 
 def _tables(store: FeatureStore, args: argparse.Namespace) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from airflow_mlops.models.accelerate import CompiledTreeModel, compile_tree_model
 from airflow_mlops.models.artifacts import dump_model, load_model
+from airflow_mlops.models.records import ModelOutput, ModelRecord
 from airflow_mlops.models.registry import DEFAULT_ALIAS, LoadedModel, ModelRegistry
 from airflow_mlops.models.training import Candidate, TrainingRequest, sweep, train_and_register
 
@@ -18,6 +19,8 @@ __all__ = [
     "Candidate",
     "CompiledTreeModel",
     "LoadedModel",
+    "ModelOutput",
+    "ModelRecord",
     "ModelRegistry",
     "TrainingRequest",
     "compile_tree_model",

@@ -42,6 +42,7 @@ from airflow_mlops.models.aliases import (
 from airflow_mlops.models.artifacts import dump_model, load_model
 from airflow_mlops.models.layout import RegistryLayout, read_file
 from airflow_mlops.models.records import (
+    ModelRecord,
     as_list,
     as_mapping,
     as_metrics,
@@ -82,7 +83,7 @@ class LoadedModel:
     name: str
     version: str
     model: Any
-    record: dict[str, Any]
+    record: ModelRecord
 
 
 class ModelRegistry:
@@ -279,7 +280,7 @@ class ModelRegistry:
         name, version = validate_name(name), validate_version(version)
         return self._checked_artifact(name, version)[1]
 
-    def record(self, name: str, version: str) -> dict[str, Any]:
+    def record(self, name: str, version: str) -> ModelRecord:
         """The record (``model.json``) of a version; :class:`ModelNotFoundError` if none."""
         name, version = validate_name(name), validate_version(version)
         path = self._layout.record_path(name, version)
@@ -287,7 +288,7 @@ class ModelRegistry:
         if data is None:
             raise ModelNotFoundError(missing_version_message(self._layout, name, version))
         try:
-            record: dict[str, Any] = json.loads(data.decode("utf-8"))
+            record: ModelRecord = json.loads(data.decode("utf-8"))
             if not (isinstance(record["sha256"], str) and isinstance(record["size"], int)):
                 raise TypeError("sha256 must be a string and size an integer")
         except (ValueError, KeyError, TypeError) as exc:
@@ -316,7 +317,7 @@ class ModelRegistry:
 
     # -- internals -------------------------------------------------------------------
 
-    def _checked_artifact(self, name: str, version: str) -> tuple[dict[str, Any], bytes]:
+    def _checked_artifact(self, name: str, version: str) -> tuple[ModelRecord, bytes]:
         """The record and the verified artifact bytes, after the library-version check."""
         record = self.record(name, version)
         # stacklevel: the caller of load / artifact_bytes

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from airflow_mlops.exceptions import (
     ChecksumMismatchError,
@@ -24,15 +24,14 @@ from airflow_mlops.models.versions import list_versions
 
 if TYPE_CHECKING:
     from airflow_mlops.models.layout import RegistryLayout
+    from airflow_mlops.models.records import ModelRecord
 
 _log = logging.getLogger(__name__)
 
 MISMATCH_MODES = ("warn", "refuse", "ignore")
 
 
-def verified_bytes(
-    layout: RegistryLayout, name: str, version: str, record: dict[str, Any]
-) -> bytes:
+def verified_bytes(layout: RegistryLayout, name: str, version: str, record: ModelRecord) -> bytes:
     """The artifact's bytes, once their SHA-256 and size match ``record``.
 
     :raises ModelNotFoundError: when the artifact is missing.
@@ -63,7 +62,7 @@ def verified_bytes(
 
 
 def check_libraries(
-    name: str, version: str, record: dict[str, Any], *, mode: str, stacklevel: int
+    name: str, version: str, record: ModelRecord, *, mode: str, stacklevel: int
 ) -> None:
     """Compare the libraries the model was saved with to the running ones.
 

@@ -21,20 +21,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.exceptions import (
-    ArgumentError,
-    ContractError,
-    ScoringError,
-    format_names,
-)
+from airflow_mlops.checks import argument_error, check_int, check_names
+from airflow_mlops.exceptions import ArgumentError, ContractError, ScoringError, format_names
 from airflow_mlops.models.artifacts import dump_model, load_model
+from airflow_mlops.models.records import ModelOutput
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Iterable, Iterator
     from concurrent.futures import Future
 
     import numpy as np
-    import pandas as pd
     import pyarrow as pa
 
     from airflow_mlops.contract import FeatureContract
@@ -45,6 +41,12 @@ if TYPE_CHECKING:
 #: it by default. The fork server is single-threaded and clean; the start-up cost (each
 #: worker imports the model's libraries) is paid once per ``score_batches`` call.
 START_METHOD = "forkserver"
+#: Models get a batch padded to a multiple of this many rows (copies of its last row, whose
+#: scores are dropped). BLAS multiplies a matrix by a vector in blocks of rows (4 in
+#: OpenBLAS' x86-64 dgemv) and the rows left over in another kernel that rounds differently:
+#: unpadded, a linear model's score for a row changed in the last bit with the size of its
+#: batch, so a partition scored in shards differed from the same partition scored whole.
+ROW_BLOCK = 64
 
 
 @dataclass(frozen=True)
@@ -105,27 +107,21 @@ def score_batches(
     model: Any | None = None,
     artifact: bytes | None = None,
     feature_names: list[str],
-    entity_key: str,
-    threshold: float,
-    positive: str,
-    negative: str,
-    score_column: str = "default_probability",
-    decision_column: str = "decision",
+    output: ModelOutput,
     workers: int = 1,
     max_in_flight: int | None = None,
-    extra_columns: Mapping[str, Any] | None = None,
 ) -> Iterator[ScoredBatch]:
     """Score ``batches`` lazily, one output batch per input batch, in input order.
 
-    Output columns: ``entity_key`` (as read), ``score_column`` (float64, ``P(class 1)`` =
-    ``predict_proba[:, 1]``), ``decision_column`` (``positive`` if score > ``threshold``
-    else ``negative``), then ``extra_columns`` as constant columns (e.g. model name and
-    version).
+    Output columns: those of ``output`` (:class:`~airflow_mlops.models.records.ModelOutput`):
+    the entity key as read, the score (float64, ``P(class 1)`` = ``predict_proba[:, 1]``),
+    the decision, then the constant extra columns (e.g. model name and version).
 
     :param model: the fitted classifier, used when ``workers=1``.
     :param artifact: the model's joblib bytes, already verified (the registry checks the
         SHA-256); each worker process loads it once. Made from ``model`` if not given.
     :param feature_names: the model's input columns, in the order its contract lists them.
+    :param output: the output columns and the decision rule.
     :param workers: processes scoring in parallel; 1 scores in this process. Each worker
         pins native thread pools (OpenMP, BLAS) to one thread.
     :param max_in_flight: batches submitted but not yet yielded (default ``2 * workers``):
@@ -135,113 +131,40 @@ def score_batches(
     with any ``spawn``/``forkserver`` pool): scripts must guard their entry point with
     ``if __name__ == "__main__":``. Closing the iterator early shuts the pool down.
     """
-    _check_arguments(
-        model=model,
-        artifact=artifact,
-        feature_names=feature_names,
-        entity_key=entity_key,
-        threshold=threshold,
-        positive=positive,
-        negative=negative,
-        score_column=score_column,
-        decision_column=decision_column,
-        workers=workers,
-        max_in_flight=max_in_flight,
-        extra_columns=extra_columns or {},
-    )
-    output = _OutputSpec(
-        entity_key, score_column, decision_column, threshold, positive, negative,
-        dict(extra_columns or {}),
-    )  # fmt: skip
+    _check_arguments(model, artifact, feature_names, output, workers, max_in_flight)
+    features = list(feature_names)
     if workers == 1:
         if model is None:
             assert artifact is not None  # guaranteed by _check_arguments
             model = load_model(artifact)
-        return _score_in_process(batches, model, list(feature_names), output)
+        return _score_in_process(batches, model, features, output)
     if artifact is None:
         artifact = dump_model(model)
     in_flight = max_in_flight if max_in_flight is not None else 2 * workers
-    return _score_in_pool(batches, artifact, list(feature_names), output, workers, in_flight)
-
-
-# ---------------------------------------------------------------- argument checks
+    return _score_in_pool(batches, artifact, features, output, workers, in_flight)
 
 
 def _check_arguments(
-    *,
     model: Any,
     artifact: bytes | None,
     feature_names: list[str],
-    entity_key: str,
-    threshold: float,
-    positive: str,
-    negative: str,
-    score_column: str,
-    decision_column: str,
+    output: ModelOutput,
     workers: int,
     max_in_flight: int | None,
-    extra_columns: Mapping[str, Any],
 ) -> None:
-    def fail(name: str, expected: str, value: Any) -> ArgumentError:
-        return ArgumentError(
-            f"The '{name}' parameter of score_batches must be {expected}. Got {value!r} instead."
-        )
-
     if model is None and artifact is None:
         raise ArgumentError("score_batches needs a fitted 'model' or its 'artifact' bytes.")
     if artifact is not None and not isinstance(artifact, bytes | bytearray | memoryview):
-        raise fail("artifact", "bytes", type(artifact).__name__)
-    if (
-        isinstance(threshold, bool)
-        or not isinstance(threshold, int | float)
-        or not 0.0 <= threshold <= 1.0
-    ):
-        raise fail("threshold", "a float in [0, 1]", threshold)
-    for name, value in (("workers", workers), ("max_in_flight", max_in_flight)):
-        if value is None and name == "max_in_flight":
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise fail(name, "an int >= 1", value)
-    if (
-        not isinstance(feature_names, list | tuple)
-        or not feature_names
-        or not all(isinstance(n, str) for n in feature_names)
-    ):
-        raise fail("feature_names", "a non-empty list of column names", feature_names)
-    texts = {
-        "entity_key": entity_key,
-        "positive": positive,
-        "negative": negative,
-        "score_column": score_column,
-        "decision_column": decision_column,
-    }
-    for name, text in texts.items():
-        if not isinstance(text, str) or not text:
-            raise fail(name, "a non-empty string", text)
-    columns = [entity_key, score_column, decision_column, *extra_columns]
-    duplicates = sorted({c for c in columns if columns.count(c) > 1})
-    if duplicates:
-        raise ArgumentError(
-            "score_batches' output columns (entity key, score, decision, extra columns) must "
-            f"have distinct names. Got {format_names(duplicates)} more than once."
-        )
-    bad_extra = {k: v for k, v in extra_columns.items() if not isinstance(v, str | int | float)}
-    if bad_extra:
-        raise fail("extra_columns", "a mapping of names to str/int/float constants", bad_extra)
+        raise argument_error("artifact", "score_batches", "bytes", type(artifact).__name__)
+    check_int(workers, "workers", "score_batches")
+    if max_in_flight is not None:
+        check_int(max_in_flight, "max_in_flight", "score_batches")
+    check_names(feature_names, "feature_names", "score_batches", allow_empty=False)
+    if not isinstance(output, ModelOutput):
+        raise argument_error("output", "score_batches", "a ModelOutput", output)
 
 
 # ---------------------------------------------------------------- per-batch pieces
-
-
-@dataclass(frozen=True)
-class _OutputSpec:
-    entity_key: str
-    score_column: str
-    decision_column: str
-    threshold: float
-    positive: str
-    negative: str
-    extra_columns: dict[str, Any]
 
 
 def _check_batch(
@@ -276,63 +199,54 @@ def _check_batch(
         )
 
 
-def _features_frame(batch: pa.RecordBatch, feature_names: list[str]) -> pd.DataFrame:
-    """The features as a pandas frame in contract order (column transformers select by name)."""
-    return batch.select(feature_names).to_pandas()
-
-
-def _positive_probability(model: Any, frame: pd.DataFrame) -> np.ndarray:
+def _probabilities(model: Any, features: pa.RecordBatch) -> np.ndarray:
+    """``P(class 1)`` of each row of ``features`` (the model's inputs, in contract order: column
+    transformers select by name), the same whatever batch the row is in (see ``ROW_BLOCK``)."""
     import numpy as np
+    import pyarrow as pa
 
+    rows = features.num_rows
+    if rows == 0:
+        return np.empty(0, dtype=np.float64)
+    padding = features.take(pa.array([rows - 1] * (-rows % ROW_BLOCK), pa.int64()))
+    frame = pa.Table.from_batches([features, padding]).to_pandas()
     probabilities = np.asarray(model.predict_proba(frame))
     if probabilities.ndim != 2 or probabilities.shape != (len(frame), 2):
         raise ScoringError(
             f"The model's predict_proba returned shape {probabilities.shape} for "
             f"{len(frame)} rows; scoring needs a binary classifier (shape (n, 2))."
         )
-    return np.ascontiguousarray(probabilities[:, 1], dtype=np.float64)
+    return np.ascontiguousarray(probabilities[:rows, 1], dtype=np.float64)
 
 
-def _score_frame(model: Any, frame: pd.DataFrame) -> np.ndarray:
-    import numpy as np
-
-    if len(frame) == 0:
-        return np.empty(0, dtype=np.float64)
-    return _positive_probability(model, frame)
-
-
-def _assemble(keys: pa.Array, scores: np.ndarray, spec: _OutputSpec) -> pa.RecordBatch:
+def _assemble(keys: pa.Array, scores: np.ndarray, output: ModelOutput) -> pa.RecordBatch:
     import pyarrow as pa
     import pyarrow.compute as pc
 
     score = pa.array(scores, type=pa.float64())
-    decision = pc.if_else(pc.greater(score, spec.threshold), spec.positive, spec.negative)
+    decision = pc.if_else(pc.greater(score, output.threshold), output.positive, output.negative)
     arrays = [keys, score, decision]
-    names = [spec.entity_key, spec.score_column, spec.decision_column]
-    for name, value in spec.extra_columns.items():
+    names = [output.entity_key, output.score_column, output.decision_column]
+    for name, value in output.extra_columns.items():
         arrays.append(pa.repeat(pa.scalar(value), len(keys)))
         names.append(name)
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
-def scores_schema(
-    entity_type: pa.DataType,
-    *,
-    entity_key: str,
-    score_column: str = "default_probability",
-    decision_column: str = "decision",
-    extra_columns: Mapping[str, Any] | None = None,
-) -> pa.Schema:
-    """The schema of ``score_batches``' output (for empty inputs, which yield no batch)."""
+def scores_schema(entity_type: pa.DataType, output: ModelOutput) -> pa.Schema:
+    """The schema of ``score_batches``' output (for empty inputs, which yield no batch).
+
+    :param entity_type: the entity key's type in the features.
+    """
     import pyarrow as pa
 
     fields = [
-        pa.field(entity_key, entity_type),
-        pa.field(score_column, pa.float64()),
-        pa.field(decision_column, pa.string()),
+        pa.field(output.entity_key, entity_type),
+        pa.field(output.score_column, pa.float64()),
+        pa.field(output.decision_column, pa.string()),
     ]
     fields += [
-        pa.field(name, pa.scalar(value).type) for name, value in (extra_columns or {}).items()
+        pa.field(name, pa.scalar(value).type) for name, value in output.extra_columns.items()
     ]
     return pa.schema(fields)
 
@@ -348,19 +262,19 @@ def _scoring_failed(index: int, exc: BaseException) -> ScoringError:
 
 
 def _score_in_process(
-    batches: Iterable[pa.RecordBatch], model: Any, feature_names: list[str], spec: _OutputSpec
+    batches: Iterable[pa.RecordBatch], model: Any, feature_names: list[str], output: ModelOutput
 ) -> Iterator[ScoredBatch]:
     for index, batch in enumerate(batches):
-        _check_batch(batch, feature_names, spec.entity_key, index)
+        _check_batch(batch, feature_names, output.entity_key, index)
         start = time.perf_counter()
         try:
-            scores = _score_frame(model, _features_frame(batch, feature_names))
+            scores = _probabilities(model, batch.select(feature_names))
         except (ScoringError, MemoryError):  # MemoryError: retryable, not the model's fault
             raise
         except Exception as exc:
             raise _scoring_failed(index, exc) from exc
         seconds = time.perf_counter() - start
-        yield ScoredBatch(_assemble(batch.column(spec.entity_key), scores, spec), seconds)
+        yield ScoredBatch(_assemble(batch.column(output.entity_key), scores, output), seconds)
 
 
 # ---------------------------------------------------------------- in worker processes
@@ -388,7 +302,7 @@ def _score_ipc(payload: bytes) -> tuple[np.ndarray, float]:
         raise _WORKER["error"]
     start = time.perf_counter()
     batch = pa.ipc.open_stream(payload).read_next_batch()
-    scores = _score_frame(_WORKER["model"], batch.to_pandas())
+    scores = _probabilities(_WORKER["model"], batch)
     return scores, time.perf_counter() - start
 
 
@@ -405,7 +319,7 @@ def _score_in_pool(
     batches: Iterable[pa.RecordBatch],
     artifact: bytes,
     feature_names: list[str],
-    spec: _OutputSpec,
+    output: ModelOutput,
     workers: int,
     max_in_flight: int,
 ) -> Iterator[ScoredBatch]:
@@ -420,14 +334,14 @@ def _score_in_pool(
         )
         try:
             for index, batch in enumerate(batches):
-                _check_batch(batch, feature_names, spec.entity_key, index)
+                _check_batch(batch, feature_names, output.entity_key, index)
                 payload = _to_ipc(batch.select(feature_names))
-                keys = batch.column(spec.entity_key)
+                keys = batch.column(output.entity_key)
                 pending.append((index, keys, pool.submit(_score_ipc, payload)))
                 if len(pending) >= max_in_flight:
-                    yield _collect(*pending.popleft(), spec)
+                    yield _collect(*pending.popleft(), output)
             while pending:
-                yield _collect(*pending.popleft(), spec)
+                yield _collect(*pending.popleft(), output)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -473,7 +387,7 @@ def _collect(
     index: int,
     keys: pa.Array,
     future: Future[tuple[np.ndarray, float]],
-    spec: _OutputSpec,
+    output: ModelOutput,
 ) -> ScoredBatch:
     try:
         scores, seconds = future.result()
@@ -483,4 +397,4 @@ def _collect(
         raise
     except Exception as exc:
         raise _scoring_failed(index, exc) from exc
-    return ScoredBatch(_assemble(keys, scores, spec), seconds)
+    return ScoredBatch(_assemble(keys, scores, output), seconds)

@@ -15,10 +15,10 @@ from airflow_mlops.drift.stats import histogram_counts, psi
 from airflow_mlops.exceptions import ArgumentError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     import numpy as np
     import pyarrow as pa
+
+    from airflow_mlops.models.records import ModelOutput
 
 _MASK64 = (1 << 64) - 1
 
@@ -266,8 +266,9 @@ class ShadowScorer:
     :param model: the challenger (already verified and loaded).
     :param sink: a :class:`pyarrow.parquet.ParquetWriter`-like object with ``write_batch``.
     :param fraction: the share of entities scored (by a seeded hash of the entity key).
-    :param scoring: keyword arguments for :func:`airflow_mlops.scoring.batches.score_batches`
-        (``feature_names``, ``entity_key``, ``threshold``, ``positive``, ``negative``, …).
+    :param feature_names: the challenger's input columns, in its contract's order.
+    :param output: the challenger's output columns; the champion's outputs are compared by
+        the same score and decision column names.
     """
 
     def __init__(
@@ -277,13 +278,15 @@ class ShadowScorer:
         sink: Any,
         fraction: float,
         seed: int,
-        scoring: Mapping[str, Any],
+        feature_names: list[str],
+        output: ModelOutput,
     ) -> None:
         self.model = model
         self.sink = sink
         self.fraction = fraction
         self.seed = seed
-        self.scoring = dict(scoring)
+        self.feature_names = feature_names
+        self.output = output
         self.comparison = ShadowComparison()
         self.error: str | None = None
         self.rows_written = 0
@@ -294,16 +297,18 @@ class ShadowScorer:
             return
         from airflow_mlops.scoring.batches import score_batches
 
-        key = self.scoring["entity_key"]
-        score = self.scoring.get("score_column", "default_probability")
-        decision = self.scoring.get("decision_column", "decision")
+        score, decision = self.output.score_column, self.output.decision_column
         try:
             self.comparison.add_latency("champion", seconds, champion.num_rows)
-            mask = shadow_mask(features.column(key), self.fraction, seed=self.seed)
+            mask = shadow_mask(
+                features.column(self.output.entity_key), self.fraction, seed=self.seed
+            )
             sample = features.filter(mask)
             if not sample.num_rows:
                 return
-            (scored,) = score_batches([sample], model=self.model, workers=1, **self.scoring)
+            (scored,) = score_batches(
+                [sample], model=self.model, feature_names=self.feature_names, output=self.output
+            )
             paired = champion.filter(mask)
             self.comparison.add_latency("challenger", scored.seconds, sample.num_rows)
             self.comparison.update(
