@@ -11,6 +11,7 @@ import hashlib
 import math
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlops.checks import check_int, check_number
 from airflow_mlops.drift.stats import histogram_counts, psi
 from airflow_mlops.exceptions import ArgumentError
 
@@ -98,16 +99,8 @@ def shadow_mask(
     import numpy as np
     import pyarrow as pa
 
-    if (
-        isinstance(fraction, bool)
-        or not isinstance(fraction, int | float)
-        or not 0.0 <= fraction <= 1.0
-    ):
-        raise ArgumentError(
-            f"The 'fraction' parameter must be a float in [0, 1]. Got {fraction!r}."
-        )
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ArgumentError(f"The 'seed' parameter must be a non-negative int. Got {seed!r}.")
+    fraction = check_number(fraction, "fraction", "shadow_mask", low=0.0, high=1.0)
+    seed = check_int(seed, "seed", "shadow_mask", min_value=0)
     uniform = (key_hashes(keys, seed=seed) >> np.uint64(11)).astype(np.float64) * 2.0**-53
     chosen = uniform < fraction
     if keys.null_count:
@@ -145,13 +138,8 @@ class ShadowComparison:
     def __init__(self, *, delta_bins: int = 100_000, psi_bins: int = 20) -> None:
         import numpy as np
 
-        for name, value in (("delta_bins", delta_bins), ("psi_bins", psi_bins)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ArgumentError(
-                    f"The '{name}' parameter of ShadowComparison must be a positive int. "
-                    f"Got {value!r}."
-                )
-        self.delta_bins = delta_bins
+        self.delta_bins = check_int(delta_bins, "delta_bins", "ShadowComparison")
+        psi_bins = check_int(psi_bins, "psi_bins", "ShadowComparison")
         self.psi_edges = np.linspace(0.0, 1.0, psi_bins + 1)
         self.rows = 0
         self.agreements = 0
