@@ -208,3 +208,23 @@ class DuplicateKeyError(ContractError):
         self.key_columns = list(key_columns)
         self.duplicate_count = duplicate_count
         self.examples = examples
+
+
+class InferenceRequestError(AirflowMlopsError, ValueError):
+    """An online inference request is wrong in itself: a missing, unknown or mistyped input, a
+    wrong shape, NaN where the contract forbids it, an unknown requested output, an oversized
+    body. Served as HTTP 400 / gRPC ``INVALID_ARGUMENT``.
+
+    :ivar input_name: the input (or output) the problem is about, when there is one.
+    """
+
+    def __init__(self, message: str, *, input_name: str | None = None) -> None:
+        super().__init__(message)
+        self.input_name = input_name
+
+
+class ServingUnavailableError(AirflowMlopsError, RuntimeError):
+    """The server has no verified model (or feature table) loaded yet. Served as HTTP 503 /
+    gRPC ``UNAVAILABLE``; asking again later may succeed."""
+
+    retryable = True

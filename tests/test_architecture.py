@@ -31,6 +31,7 @@ FLOORS = {
     "hooks": 3,
     "operators": 4,
     "cli": 4,
+    "serving": 4,
     "provider": 4,
     "__main__": 5,
     "demo": 5,
