@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from airflow_mlops.contract import FeatureContract, FeatureField
+    from airflow_mlops.models.records import ModelOutput
+
 #: The protocol's tensor datatypes (``BYTES`` carries strings, UTF-8).
 DATATYPES = (
     "BOOL",
@@ -151,3 +154,20 @@ class InferenceService(Protocol):
         :raises ServingUnavailableError: no verified model is loaded yet.
         """
         ...
+
+
+@dataclass(frozen=True)
+class ServedContract:
+    """What the served model reads and writes, for a front end that builds a typed schema
+    from it (REST's ``POST /v2/models/{name}/predict``).
+
+    :param model_name: the served model's name.
+    :param contract: its input contract (raw features, one per column).
+    :param key: the entity key column the features are looked up by.
+    :param output: its score and decision columns, decisions and threshold.
+    """
+
+    model_name: str
+    contract: FeatureContract
+    key: FeatureField
+    output: ModelOutput

@@ -1,0 +1,290 @@
+"""The Open Inference Protocol's REST API (v2) over an :class:`InferenceService`, as a FastAPI app.
+
+Routes (``{v}`` optional throughout: ``/v2/models/{name}[/versions/{v}]…``):
+
+========================================  ==================================================
+``GET  /v2/health/live``                  the process answers (never needs the token)
+``GET  /v2/health/ready``                 a verified model is loaded (503 until then)
+``GET  /v2``                              server metadata
+``GET  /v2/models/{name}``                model metadata
+``GET  /v2/models/{name}/ready``          the model is loaded (503 until then)
+``POST /v2/models/{name}/infer``          inference: named input tensors → output tensors
+``POST /v2/models/{name}/predict``        the typed endpoint (:mod:`serving.predict`)
+========================================  ==================================================
+
+Errors are ``{"error": "<message>"}``: 400 for a request that is wrong in itself (malformed
+JSON, a schema violation naming the field, :class:`InferenceRequestError`), 401 without the
+bearer token, 404 for an unknown model, version or route, 413 for a body over
+:data:`MAX_BODY_BYTES`, 503 (:class:`ServingUnavailableError`) before a model is loaded.
+Inputs may also come in Triton's binary tensor extension (``Inference-Header-Content-Length``),
+as ``tritonclient.http`` sends them by default.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from airflow_mlops.exceptions import (
+    AirflowMlopsError,
+    InferenceRequestError,
+    ModelNotFoundError,
+    ServingUnavailableError,
+)
+from airflow_mlops.serving.rest_messages import (
+    BINARY_HEADER,
+    InferRequestBody,
+    infer_response_json,
+    parse_infer_request,
+    validation_message,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, MutableMapping
+
+    from pydantic import BaseModel
+
+    from airflow_mlops.serving.protocol import InferenceService
+
+    Scope = MutableMapping[str, Any]
+    Message = MutableMapping[str, Any]
+    Receive = Callable[[], Awaitable[Message]]
+    Send = Callable[[Message], Awaitable[None]]
+    ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger(__name__)
+
+#: The largest request body accepted (bytes); a larger one gets 413.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+#: Paths served without the bearer token.
+OPEN_PATHS = frozenset({"/v2/health/live"})
+
+_COMPONENTS = "#/components/schemas/"
+_STATUS: tuple[tuple[type[AirflowMlopsError], int], ...] = (
+    (ModelNotFoundError, 404),
+    (InferenceRequestError, 400),
+    (ServingUnavailableError, 503),
+)
+
+
+def create_app(service: InferenceService, *, token: str | None = None) -> FastAPI:
+    """The REST front end of ``service``.
+
+    :param service: what answers (a loaded :class:`~airflow_mlops.serving.service.ModelServer`).
+    :param token: when given, every route but ``/v2/health/live`` needs
+        ``Authorization: Bearer <token>`` (401 otherwise).
+    """
+    from airflow_mlops import __version__
+    from airflow_mlops.serving.rest_predict import add_predict_route
+
+    app = FastAPI(
+        title="airflow-mlops inference server",
+        version=__version__,
+        description="Open Inference Protocol v2 (REST) over the registry's served model.",
+    )
+    _add_error_handlers(app)
+    _add_protocol_routes(app, service)
+    describe = getattr(service, "served_contract", None)
+    if describe is not None:  # the typed endpoint, for a service that describes its model
+        add_predict_route(app, service, describe())
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    if token:
+        app.add_middleware(BearerAuth, token=token)
+    return app
+
+
+def _add_protocol_routes(app: FastAPI, service: InferenceService) -> None:
+    def server_live() -> JSONResponse:
+        """Server live: the process answers."""
+        return _json({"live": service.live()})
+
+    def server_ready() -> JSONResponse:
+        """Server ready: a verified model is loaded (503 until then)."""
+        ready = service.ready()
+        return _json({"ready": ready}, 200 if ready else 503)
+
+    def server_metadata() -> dict[str, Any]:
+        """Server metadata: name, version, extensions."""
+        meta = service.server_metadata()
+        return {"name": meta.name, "version": meta.version, "extensions": list(meta.extensions)}
+
+    def model_metadata(name: str, version: str | None = None) -> dict[str, Any]:
+        """Model metadata: versions, platform, input and output tensors."""
+        meta = service.model_metadata(name, version)
+        return {
+            "name": meta.name,
+            "versions": list(meta.versions),
+            "platform": meta.platform,
+            "inputs": [_tensor_metadata(t) for t in meta.inputs],
+            "outputs": [_tensor_metadata(t) for t in meta.outputs],
+        }
+
+    def model_ready(name: str, version: str | None = None) -> JSONResponse:
+        """Model ready: the model (at the version) is loaded (503 until then)."""
+        ready = service.model_ready(name, version)
+        return _json({"name": name, "ready": ready}, 200 if ready else 503)
+
+    async def model_infer(request: Request, name: str, version: str | None = None) -> JSONResponse:
+        """Inference: named input tensors in, the requested output tensors out."""
+        parsed = parse_infer_request(await request.body(), request.headers.get(BINARY_HEADER))
+        response = await run_in_threadpool(service.infer, name, version, parsed)
+        return _json(infer_response_json(response))
+
+    _document_schema(app, InferRequestBody)
+    ref = {"$ref": f"{_COMPONENTS}InferRequestBody"}
+    body = {"content": {"application/json": {"schema": ref}}}
+    app.get("/v2/health/live")(server_live)
+    app.get("/v2/health/ready")(server_ready)
+    app.get("/v2")(server_metadata)
+    for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+        app.get(prefix)(model_metadata)
+        app.get(f"{prefix}/ready")(model_ready)
+        app.post(f"{prefix}/infer", openapi_extra={"requestBody": body})(model_infer)
+
+
+def _document_schema(app: FastAPI, model: type[BaseModel]) -> None:
+    """List ``model`` (and the models it uses) in the OpenAPI document's components: the
+    inference route reads its body itself (JSON or binary), so FastAPI does not."""
+    schema = model.model_json_schema(ref_template=f"{_COMPONENTS}{{model}}")
+    schemas = {**schema.pop("$defs", {}), model.__name__: schema}
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        document.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _tensor_metadata(tensor: Any) -> dict[str, Any]:
+    return {"name": tensor.name, "datatype": tensor.datatype, "shape": list(tensor.shape)}
+
+
+def _json(document: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(document, status_code=status)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    async def package_error(request: Request, exc: Exception) -> JSONResponse:
+        for kind, status in _STATUS:
+            if isinstance(exc, kind):
+                return _json({"error": str(exc)}, status)
+        return await unexpected(request, exc)
+
+    async def invalid(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return _json({"error": validation_message(list(exc.errors()))}, 400)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            message = (
+                f"No route {request.method} {request.url.path}. The server answers the Open "
+                "Inference Protocol under /v2 (the routes are listed at /docs)."
+            )
+        else:
+            message = f"{exc.detail}: {request.method} {request.url.path}"
+        return _json({"error": message}, exc.status_code)
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return _json({"error": f"Internal server error ({type(exc).__name__}); see its log."}, 500)
+
+    app.add_exception_handler(AirflowMlopsError, package_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+async def _send_error(send: Send, status: int, message: str, headers: list[Any]) -> None:
+    body = json.dumps({"error": message}).encode()
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": head + headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BearerAuth:
+    """ASGI middleware: 401 unless ``Authorization: Bearer <token>`` (but on :data:`OPEN_PATHS`).
+
+    :param app: the wrapped app; :param token: the expected token (compared in constant time).
+    """
+
+    def __init__(self, app: ASGIApp, *, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].rstrip("/") in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        if hmac.compare_digest(given, self.expected):
+            await self.app(scope, receive, send)
+            return
+        what = "a wrong bearer token" if given else "no Authorization header"
+        await _send_error(
+            send,
+            401,
+            f"The request has {what}. Send 'Authorization: Bearer <token>' with the "
+            "server's token (only /v2/health/live is open).",
+            [(b"www-authenticate", b"Bearer")],
+        )
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a request body over ``limit`` bytes, declared or streamed.
+
+    :param app: the wrapped app; :param limit: the largest body accepted, in bytes.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send, int(declared))
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                await self._refuse(send, size)
+                return
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send, size: int) -> None:
+        await _send_error(
+            send,
+            413,
+            f"The request body has {size:,} bytes (or more), over the server's limit of "
+            f"{self.limit:,}. Split the rows into several requests.",
+            [],
+        )
