@@ -10,6 +10,8 @@
     airflow-mlops models --registry /data/models list      # the model registry (cli.models)
     airflow-mlops score --registry /data/models customer_features 2026-01-04 \
         credit_risk customer_scores                        # score a partition (cli.score)
+    airflow-mlops serve --registry /data/models credit_risk \
+        --feature-table customer_features                  # online inference (cli.serve)
 
 Errors of this package print one line on stderr and exit with status 2.
 """
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlops import __version__
 from airflow_mlops.cli.models import add_models_parser, run_models
 from airflow_mlops.cli.score import add_score_parser, run_score
+from airflow_mlops.cli.serve import add_serve_parser, run_serve
 from airflow_mlops.exceptions import AirflowMlopsError
 from airflow_mlops.store.feature_store import FeatureStore
 
@@ -70,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     ).add_argument("--older-than-days", type=float, default=7.0, metavar="DAYS")
     add_models_parser(commands)
     add_score_parser(commands)
+    add_serve_parser(commands)
     return parser
 
 
@@ -91,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_store_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if not args.root:
         parser.error(f"no store root: pass --root or set ${ROOT_ENV}")
+    if args.command == "serve":
+        run_serve(parser, args, args.root)
+        return
     store = FeatureStore(args.root)
     if args.command == "score":
         run_score(parser, args, store)

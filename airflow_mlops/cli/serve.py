@@ -1,0 +1,189 @@
+"""``airflow-mlops serve``: answer online inference requests for a registry alias (the Open
+Inference Protocol over REST, and over gRPC on a second port).
+
+The served model is the alias (default ``champion``) of a model name, loaded
+checksum-verified; with ``--feature-table`` a request may give only the entity key and the
+features come from the table's latest published partition (or ``--partition``). It binds
+127.0.0.1 unless told otherwise; with a token (``--token-file`` or
+``$AIRFLOW_MLOPS_SERVE_TOKEN``) every route but ``/v2/health/live`` needs
+``Authorization: Bearer <token>``, on both protocols. SIGTERM or SIGINT stops it cleanly.
+
+.. code-block:: bash
+
+    export AIRFLOW_MLOPS_STORE_ROOT=/data/features AIRFLOW_MLOPS_REGISTRY_ROOT=/data/models
+    airflow-mlops serve credit_risk --feature-table customer_features
+    airflow-mlops serve credit_risk --alias challenger --http-port 9080 --grpc-port 0 \\
+        --host 0.0.0.0 --token-file /run/secrets/serve-token --workers 2
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_mlops.cli.models import REGISTRY_ENV
+from airflow_mlops.exceptions import ArgumentError
+from airflow_mlops.models.registry import DEFAULT_ALIAS
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import AsyncIterator
+
+    from fastapi import FastAPI
+
+    from airflow_mlops.serving.service import ModelServer
+
+#: The bearer token, when no ``--token-file`` is given.
+TOKEN_ENV = "AIRFLOW_MLOPS_SERVE_TOKEN"
+#: How the parent hands its settings to ``--workers`` processes (JSON; no secret in it).
+WORKER_CONFIG_ENV = "AIRFLOW_MLOPS_SERVE_CONFIG"
+
+log = logging.getLogger(__name__)
+
+
+def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``serve`` command to the top-level CLI's sub-commands."""
+    help_ = "serve a registered model over the Open Inference Protocol (REST and gRPC)"
+    serve = commands.add_parser("serve", help=help_, description=help_)
+    serve.add_argument("model", metavar="MODEL", help="the registry's model name")
+    serve.add_argument(
+        "--registry",
+        default=os.environ.get(REGISTRY_ENV),
+        metavar="ROOT",
+        help=f"model registry root, a path or URI (default: ${REGISTRY_ENV})",
+    )
+    serve.add_argument("--alias", default=DEFAULT_ALIAS, help="the alias to serve")
+    serve.add_argument("--feature-table", metavar="T", help="look features up in this table")
+    serve.add_argument("--key-column", metavar="C", help="its key (default: the model's)")
+    serve.add_argument("--partition", metavar="DS", help="the partition (default: the latest)")
+    serve.add_argument("--host", default="127.0.0.1", help="the address to bind")
+    serve.add_argument("--http-port", type=int, default=8080, metavar="PORT")
+    serve.add_argument("--grpc-port", type=int, default=8081, metavar="PORT", help="0: no gRPC")
+    serve.add_argument(
+        "--token-file", metavar="PATH", help=f"the bearer token's file (default: ${TOKEN_ENV})"
+    )
+    serve.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="server processes (each loads)"
+    )
+
+
+def run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace, root: str) -> None:
+    """Load the model and serve until SIGTERM/SIGINT; errors of this package propagate.
+
+    :raises ArgumentError: an empty token file, or ``--workers`` below 1.
+    """
+    if not args.registry:
+        parser.error(f"no registry root: pass serve --registry or set ${REGISTRY_ENV}")
+    if args.workers < 1:
+        raise ArgumentError(f"serve --workers must be an int >= 1. Got {args.workers} instead.")
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    config = {
+        "root": root,
+        "registry": args.registry,
+        "model": args.model,
+        "alias": args.alias,
+        "feature_table": args.feature_table,
+        "key_column": args.key_column,
+        "partition": args.partition,
+        "host": args.host,
+        "grpc_port": args.grpc_port,
+        "token_file": args.token_file,
+    }
+    service = load_service(config)  # in the parent too: a bad model fails here, once
+    token = read_token(args.token_file)
+    version = ",".join(service.model_metadata(args.model).versions)
+    grpc = f", gRPC {args.host}:{args.grpc_port}" if args.grpc_port else ""
+    log.info(
+        "Serving %s %s (alias %s) at http://%s:%d/v2 (OpenAPI /docs)%s%s, %d worker(s)",
+        args.model,
+        version,
+        args.alias,
+        args.host,
+        args.http_port,
+        grpc,
+        ", token required" if token else "",
+        args.workers,
+    )
+    import uvicorn
+
+    if args.workers == 1:
+        app = build_app(service, config, token)
+        uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.http_port)).run()
+        return
+    del service  # each worker loads its own
+    os.environ[WORKER_CONFIG_ENV] = json.dumps(config)
+    uvicorn.run(
+        f"{__name__}:worker_app",
+        factory=True,
+        host=args.host,
+        port=args.http_port,
+        workers=args.workers,
+    )
+
+
+def worker_app() -> FastAPI:
+    """The app of one ``--workers`` process (uvicorn's factory), from the parent's settings."""
+    config = json.loads(os.environ[WORKER_CONFIG_ENV])
+    return build_app(load_service(config), config, read_token(config["token_file"]))
+
+
+def load_service(config: dict[str, Any]) -> ModelServer:
+    """The loaded, verified :class:`ModelServer` the settings name."""
+    from airflow_mlops.models.registry import ModelRegistry
+    from airflow_mlops.serving.service import ModelServer
+    from airflow_mlops.store.feature_store import FeatureStore
+
+    service = ModelServer(
+        FeatureStore(config["root"]),
+        ModelRegistry(config["registry"]),
+        config["model"],
+        alias=config["alias"],
+        feature_table=config["feature_table"],
+        key_column=config["key_column"],
+        partition=config["partition"],
+    )
+    service.load()
+    return service
+
+
+def read_token(token_file: str | None) -> str | None:
+    """The bearer token: ``token_file``'s text, else ``$AIRFLOW_MLOPS_SERVE_TOKEN``, else none.
+
+    :raises ArgumentError: the file is empty.
+    """
+    if token_file is None:
+        return os.environ.get(TOKEN_ENV) or None
+    token = Path(token_file).read_text(encoding="utf-8").strip()
+    if not token:
+        raise ArgumentError(
+            f"serve --token-file {token_file!r} is empty. Put the bearer token in it."
+        )
+    return token
+
+
+def build_app(service: ModelServer, config: dict[str, Any], token: str | None) -> FastAPI:
+    """The REST app; with a gRPC port, it starts the gRPC server at startup and stops it at
+    shutdown (in each worker process: gRPC binds its port with SO_REUSEPORT)."""
+    from airflow_mlops.serving.rest import create_app
+
+    app = create_app(service, token=token)
+    if not config["grpc_port"]:
+        return app
+
+    @contextlib.asynccontextmanager
+    async def with_grpc(app: FastAPI) -> AsyncIterator[None]:
+        from airflow_mlops.serving.grpc import serve
+
+        server = serve(service, config["host"], config["grpc_port"], token=token)
+        try:
+            yield
+        finally:
+            server.stop(grace=5).wait()
+
+    app.router.lifespan_context = with_grpc
+    return app
