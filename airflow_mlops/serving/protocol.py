@@ -163,11 +163,12 @@ class ServedContract:
 
     :param model_name: the served model's name.
     :param contract: its input contract (raw features, one per column).
-    :param key: the entity key column the features are looked up by.
+    :param key: the entity key column the features are looked up by; ``None`` when the
+        server has no feature table (raw features only).
     :param output: its score and decision columns, decisions and threshold.
     """
 
     model_name: str
     contract: FeatureContract
-    key: FeatureField
+    key: FeatureField | None
     output: ModelOutput

@@ -29,20 +29,11 @@ from airflow_mlops.serving.rest_messages import json_values
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from airflow_mlops.contract import FeatureField
     from airflow_mlops.serving.protocol import InferenceService, ServedContract
 
-#: Contract (Arrow) types → the JSON field's Python type and the protocol datatype.
-TYPES: dict[str, tuple[type, str]] = {
-    "bool": (bool, "BOOL"),
-    **{f"int{n}": (int, f"INT{n}") for n in (8, 16, 32, 64)},
-    **{f"uint{n}": (int, f"UINT{n}") for n in (8, 16, 32, 64)},
-    "float": (float, "FP32"),
-    "float32": (float, "FP32"),
-    "float64": (float, "FP64"),
-    "double": (float, "FP64"),
-}
-#: Any other type (strings, dates, timestamps) is sent as text.
-_TEXT: tuple[type, str] = (str, "BYTES")
+#: The protocol's datatypes that are not numbers → the JSON field's Python type.
+_PYTHON_TYPES: dict[str, type] = {"BOOL": bool, "BYTES": str}
 
 
 def add_predict_route(app: FastAPI, service: InferenceService, served: ServedContract) -> None:
@@ -59,7 +50,7 @@ def add_predict_route(app: FastAPI, service: InferenceService, served: ServedCon
         response = await run_in_threadpool(service.infer, served.model_name, None, request)
         columns = {t.name: json_values(t.data) for t in response.outputs}
         names = [n for n in (output.score_column, output.decision_column, "error") if n in columns]
-        key = served.key.name
+        key = served.key.name if served.key is not None else None
         predictions = [
             {**({key: row[key]} if key in row else {}), **{n: columns[n][i] for n in names}}
             for i, row in enumerate(rows)
@@ -78,13 +69,13 @@ def add_predict_route(app: FastAPI, service: InferenceService, served: ServedCon
     ]
     parameter = inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=body_type)
     predict.__signature__ = inspect.Signature([parameter])  # type: ignore[attr-defined]
+    lookup = "" if served.key is None else f", or only {served.key.name!r} (looked up)"
     app.post(
         f"/v2/models/{served.model_name}/predict",
         summary=f"Predict with {served.model_name} (typed rows)",
         description=(
-            f"One row or a list of rows: every input of the model's contract, or only "
-            f"{served.key.name!r} (its features are looked up). Per row: "
-            f"{output.score_column!r} and {output.decision_column!r} "
+            f"One row or a list of rows: every input of the model's contract{lookup}. Per "
+            f"row: {output.score_column!r} and {output.decision_column!r} "
             f"({output.positive!r} above the threshold, else {output.negative!r})."
         ),
     )(predict)
@@ -97,9 +88,8 @@ def row_schema(served: ServedContract) -> type[BaseModel]:
     non-nullable column may not be ``null``.
     """
     fields: dict[str, Any] = {}
-    columns = [served.key, *(f for f in served.contract.fields if f.name != served.key.name)]
-    for i, column in enumerate(columns):
-        python = TYPES.get(column.type, _TEXT)[0]
+    for i, column in enumerate(_columns(served)):
+        python = _python_type(_datatype(column))
         kind: Any = python | None if column.nullable else python
         fields[f"f{i}"] = (kind, Field(None, alias=column.name, description=column.type))
     return create_model(
@@ -117,23 +107,41 @@ def _inference_request(served: ServedContract, rows: list[dict[str, Any]]) -> In
     """
     if not rows:
         raise InferenceRequestError("The request has no rows. Send one row or a list of rows.")
-    key = served.key.name
-    given = set().union(*rows)
-    wanted = [f for f in served.contract.fields if f.name != key] if given - {key} else []
-    if all(key in row for row in rows):
+    key = served.key.name if served.key is not None else None
+    features = [f for f in _columns(served) if f.name != key]
+    wanted = features if key is None or set().union(*rows) - {key} else []
+    if served.key is not None and all(key in row for row in rows):
         wanted.insert(0, served.key)
     inputs = []
     for column in wanted:
         missing = [i for i, row in enumerate(rows) if column.name not in row]
         if missing:
+            alternative = f", or only {key!r}" if key else ""
             raise InferenceRequestError(
                 f"Row {missing[0]} has no {column.name!r}. Give every input of the model's "
-                f"contract, or only {key!r}.",
+                f"contract{alternative}.",
                 input_name=column.name,
             )
-        datatype = TYPES.get(column.type, _TEXT)[1]
-        values = [row[column.name] for row in rows]
-        if datatype == "BYTES":
-            values = [v if v is None else str(v) for v in values]
-        inputs.append(Tensor(column.name, datatype, (len(rows),), values))
+        inputs.append(
+            Tensor(column.name, _datatype(column), (len(rows),), [row[column.name] for row in rows])
+        )
     return InferenceRequest(tuple(inputs))
+
+
+def _columns(served: ServedContract) -> list[FeatureField]:
+    """The key (when it is not an input itself), then the contract's columns."""
+    fields = list(served.contract.fields)
+    if served.key is not None and served.key.name not in served.contract.names:
+        fields.insert(0, served.key)
+    return fields
+
+
+def _datatype(column: FeatureField) -> str:
+    from airflow_mlops.contract import parse_arrow_type
+    from airflow_mlops.serving.inputs import oip_datatype
+
+    return oip_datatype(parse_arrow_type(column.type))
+
+
+def _python_type(datatype: str) -> type:
+    return _PYTHON_TYPES.get(datatype, float if datatype.startswith("FP") else int)

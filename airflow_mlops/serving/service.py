@@ -25,6 +25,7 @@ from airflow_mlops.serving.protocol import (
     SERVER_NAME,
     InferenceResponse,
     ModelMetadata,
+    ServedContract,
     ServerMetadata,
     Tensor,
     TensorMetadata,
@@ -229,6 +230,19 @@ class ModelServer:
         return ModelMetadata(
             model.name, (model.version,), model.runtime["name"], tuple(inputs), tuple(outputs)
         )
+
+    def served_contract(self) -> ServedContract:
+        """The served model's contract, lookup key and outputs, for the REST typed endpoint.
+
+        :raises ServingUnavailableError: before :meth:`load`.
+        """
+        from airflow_mlops.contract import FeatureField
+
+        state = self._serving(self.model_name, None)
+        key = None
+        if state.index is not None:
+            key = FeatureField(state.key_column, str(state.index.key_type), nullable=False)
+        return ServedContract(self.model_name, state.model.contract, key, state.model.output)
 
     def infer(self, name: str, version: str | None, request: InferenceRequest) -> InferenceResponse:
         state = self._serving(name, version)
