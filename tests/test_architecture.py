@@ -37,8 +37,10 @@ FLOORS = {
     "demo": 5,
 }
 # The only edges between rooms of one floor: scoring applies models to the store's tables
-# and measures shadow drift with drift's statistics; a drift check reads the store.
+# and measures shadow drift with drift's statistics; a drift check reads the store; the CLI
+# runs the inference server (``airflow-mlops serve``).
 SAME_FLOOR = {
+    ("cli", "serving"),
     ("scoring", "models"),
     ("scoring", "store"),
     ("scoring", "drift"),
