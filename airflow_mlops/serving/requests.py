@@ -21,36 +21,39 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from airflow_mlops.serving.features import FeatureIndex
+    from airflow_mlops.serving.model import ServedModel
     from airflow_mlops.serving.protocol import Tensor
-    from airflow_mlops.serving.service import ServingState
 
 #: The output naming, for each row whose key was looked up, why it has no score ("" if none).
 ERROR_OUTPUT = "error"
 
 
-def score_request(state: ServingState, inputs: Sequence[Tensor]) -> dict[str, list[Any]]:
+def score_request(
+    model: ServedModel, index: FeatureIndex | None, inputs: Sequence[Tensor]
+) -> dict[str, list[Any]]:
     """The output columns (score, decision, error) of a request's rows, in request order.
 
     A request carrying only the key column (and the model does not read the key) is a key
-    lookup; any other is raw features, where the key is optional and ignored.
+    lookup in ``index``; any other is raw features, where the key is optional and ignored.
 
     :raises InferenceRequestError: for the problems listed in the module docstring.
     """
     from airflow_mlops.serving.inputs import tensor_rows
 
     tensors = _by_name(inputs)
-    contract, key = state.model.contract, state.key_column
+    contract = model.contract
+    key = index.key_column if index is not None else model.output.entity_key
     unknown = [name for name in tensors if name not in {*contract.names, key}]
     if unknown:
         raise InferenceRequestError(
-            f"Input {unknown[0]!r} is not an input of model {state.model.name!r}; its inputs "
+            f"Input {unknown[0]!r} is not an input of model {model.name!r}; its inputs "
             f"are {format_names(contract.names)}"
-            + (f", or {key!r} alone to look the features up." if state.index else "."),
+            + (f", or {key!r} alone to look the features up." if index else "."),
             input_name=unknown[0],
         )
-    lookup = set(tensors) == {key} and key not in contract.names
+    lookup = index is not None and set(tensors) == {key} and key not in contract.names
     if not lookup:
-        _check_complete(state, tensors)
+        _check_complete(model, index, key, tensors)
     rows = {name: tensor_rows(tensor) for name, tensor in tensors.items()}
     if len(set(rows.values())) > 1:
         counts = ", ".join(f"{name} has {count}" for name, count in rows.items())
@@ -60,10 +63,9 @@ def score_request(state: ServingState, inputs: Sequence[Tensor]) -> dict[str, li
             "for every input.",
             input_name=first,
         )
-    if lookup:
-        assert state.index is not None  # _check_complete refuses a key without a table
-        return _looked_up(state, state.index, tensors[key])
-    return _raw(state, tensors)
+    if index is not None and lookup:
+        return _looked_up(model, index, tensors[key])
+    return _raw(model, index, tensors)
 
 
 def _by_name(inputs: Sequence[Tensor]) -> dict[str, Tensor]:
@@ -80,42 +82,46 @@ def _by_name(inputs: Sequence[Tensor]) -> dict[str, Tensor]:
     return tensors
 
 
-def _check_complete(state: ServingState, tensors: dict[str, Tensor]) -> None:
-    names, key = state.model.contract.names, state.key_column
+def _check_complete(
+    model: ServedModel, index: FeatureIndex | None, key: str, tensors: dict[str, Tensor]
+) -> None:
+    names = model.contract.names
     missing = [name for name in names if name not in tensors]
     if not missing:
         return
-    if state.index is None and set(tensors) == {key}:
+    if index is None and set(tensors) == {key}:
         raise InferenceRequestError(
             f"Input {key!r} alone asks for a feature lookup, but this server serves no "
             f"feature table: send the model's inputs ({format_names(names)}), or start the "
             "server with a feature table.",
             input_name=key,
         )
-    lookup = f", or only {key!r} to look them up" if state.index is not None else ""
+    lookup = f", or only {key!r} to look them up" if index is not None else ""
     raise InferenceRequestError(
-        f"Input {missing[0]!r} is missing: model {state.model.name!r} needs "
+        f"Input {missing[0]!r} is missing: model {model.name!r} needs "
         f"{len(missing)} more input(s) ({format_names(missing)}). Send every input of its "
         f"contract{lookup}.",
         input_name=missing[0],
     )
 
 
-def _raw(state: ServingState, tensors: dict[str, Tensor]) -> dict[str, list[Any]]:
+def _raw(
+    model: ServedModel, index: FeatureIndex | None, tensors: dict[str, Tensor]
+) -> dict[str, list[Any]]:
     import pyarrow as pa
 
     from airflow_mlops.serving.inputs import tensor_to_arrow
 
-    schema = state.model.contract.to_arrow_schema()
+    schema = model.contract.to_arrow_schema()
     features = pa.table([tensor_to_arrow(tensors[f.name], f) for f in schema], schema=schema)
-    scores, decisions = state.model.predict(features)
-    columns: dict[str, list[Any]] = _columns(state, scores, decisions)
-    if state.index is not None:
+    scores, decisions = model.predict(features)
+    columns: dict[str, list[Any]] = _columns(model, scores, decisions)
+    if index is not None:
         columns[ERROR_OUTPUT] = [""] * features.num_rows
     return columns
 
 
-def _looked_up(state: ServingState, index: FeatureIndex, keys: Tensor) -> dict[str, list[Any]]:
+def _looked_up(model: ServedModel, index: FeatureIndex, keys: Tensor) -> dict[str, list[Any]]:
     import numpy as np
     import pyarrow as pa
 
@@ -129,7 +135,7 @@ def _looked_up(state: ServingState, index: FeatureIndex, keys: Tensor) -> dict[s
     decisions: list[Any] = [""] * len(wanted)
     if len(found):
         present = rows.take(pa.array(found))
-        found_scores, found_decisions = state.model.predict(present)
+        found_scores, found_decisions = model.predict(present)
         scores[found] = found_scores
         for position, decision in zip(found, found_decisions.to_pylist(), strict=True):
             decisions[position] = decision
@@ -138,7 +144,7 @@ def _looked_up(state: ServingState, index: FeatureIndex, keys: Tensor) -> dict[s
         f"{index.key_column} {key} is not in {where}" if absent else ""
         for key, absent in zip(wanted.to_pylist(), missing.tolist(), strict=True)
     ]
-    output = state.model.output
+    output = model.output
     return {
         output.score_column: scores.tolist(),
         output.decision_column: decisions,
@@ -146,6 +152,6 @@ def _looked_up(state: ServingState, index: FeatureIndex, keys: Tensor) -> dict[s
     }
 
 
-def _columns(state: ServingState, scores: np.ndarray, decisions: pa.Array) -> dict[str, list[Any]]:
-    output = state.model.output
+def _columns(model: ServedModel, scores: np.ndarray, decisions: pa.Array) -> dict[str, list[Any]]:
+    output = model.output
     return {output.score_column: scores.tolist(), output.decision_column: decisions.to_pylist()}

@@ -255,7 +255,7 @@ class ModelServer:
                 f"{format_names(available)}: request those, or omit 'outputs' for all.",
                 input_name=unknown[0],
             )
-        columns = score_request(state, request.inputs)
+        columns = score_request(state.model, state.index, request.inputs)
         outputs = tuple(
             Tensor(output, available[output], (len(columns[output]),), columns[output])
             for output in dict.fromkeys(wanted)
