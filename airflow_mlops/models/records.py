@@ -21,6 +21,8 @@ from airflow_mlops.exceptions import ArgumentError, format_names
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    import pyarrow as pa
+
 
 class OutputSpec(TypedDict, total=False):
     """A record's ``output`` section: how to read the model's scores.
@@ -141,6 +143,12 @@ class ModelOutput:
             **named,
             extra_columns={"model_name": record["name"], "model_version": record["version"]},
         )
+
+    def decisions(self, scores: pa.Array) -> pa.Array:
+        """``positive`` where a score is above :attr:`threshold`, else ``negative`` (strings)."""
+        import pyarrow.compute as pc
+
+        return pc.if_else(pc.greater(scores, self.threshold), self.positive, self.negative)
 
 
 #: ``output`` keys of a record, and the :class:`ModelOutput` attributes they set

@@ -199,9 +199,10 @@ def _check_batch(
         )
 
 
-def _probabilities(model: Any, features: pa.RecordBatch) -> np.ndarray:
+def probabilities(model: Any, features: pa.RecordBatch) -> np.ndarray:
     """``P(class 1)`` of each row of ``features`` (the model's inputs, in contract order: column
-    transformers select by name), the same whatever batch the row is in (see ``ROW_BLOCK``)."""
+    transformers select by name), the same whatever batch the row is in (see ``ROW_BLOCK``):
+    batch scoring and online serving both call it, so a row scores the same bits in both."""
     import numpy as np
     import pyarrow as pa
 
@@ -210,22 +211,20 @@ def _probabilities(model: Any, features: pa.RecordBatch) -> np.ndarray:
         return np.empty(0, dtype=np.float64)
     padding = features.take(pa.array([rows - 1] * (-rows % ROW_BLOCK), pa.int64()))
     frame = pa.Table.from_batches([features, padding]).to_pandas()
-    probabilities = np.asarray(model.predict_proba(frame))
-    if probabilities.ndim != 2 or probabilities.shape != (len(frame), 2):
+    proba = np.asarray(model.predict_proba(frame))
+    if proba.ndim != 2 or proba.shape != (len(frame), 2):
         raise ScoringError(
-            f"The model's predict_proba returned shape {probabilities.shape} for "
+            f"The model's predict_proba returned shape {proba.shape} for "
             f"{len(frame)} rows; scoring needs a binary classifier (shape (n, 2))."
         )
-    return np.ascontiguousarray(probabilities[:rows, 1], dtype=np.float64)
+    return np.ascontiguousarray(proba[:rows, 1], dtype=np.float64)
 
 
 def _assemble(keys: pa.Array, scores: np.ndarray, output: ModelOutput) -> pa.RecordBatch:
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     score = pa.array(scores, type=pa.float64())
-    decision = pc.if_else(pc.greater(score, output.threshold), output.positive, output.negative)
-    arrays = [keys, score, decision]
+    arrays = [keys, score, output.decisions(score)]
     names = [output.entity_key, output.score_column, output.decision_column]
     for name, value in output.extra_columns.items():
         arrays.append(pa.repeat(pa.scalar(value), len(keys)))
@@ -268,7 +267,7 @@ def _score_in_process(
         _check_batch(batch, feature_names, output.entity_key, index)
         start = time.perf_counter()
         try:
-            scores = _probabilities(model, batch.select(feature_names))
+            scores = probabilities(model, batch.select(feature_names))
         except (ScoringError, MemoryError):  # MemoryError: retryable, not the model's fault
             raise
         except Exception as exc:
@@ -302,7 +301,7 @@ def _score_ipc(payload: bytes) -> tuple[np.ndarray, float]:
         raise _WORKER["error"]
     start = time.perf_counter()
     batch = pa.ipc.open_stream(payload).read_next_batch()
-    scores = _probabilities(_WORKER["model"], batch)
+    scores = probabilities(_WORKER["model"], batch)
     return scores, time.perf_counter() - start
 
 

@@ -153,37 +153,29 @@ class _ScoringJob:
     # -- runtime -------------------------------------------------------------------------
 
     def choose_runtime(self) -> None:
-        """The champion compiled by tl2cgen if its record allows it and it verifies here.
-
-        The shared library is machine-specific, so it is compiled in this run and checked
-        against scikit-learn on the partition's first rows (never stored). Otherwise the
-        champion stays as it is (scikit-learn), with the reason.
-        """
-        from airflow_mlops.models.accelerate import (
-            COMPILED_RUNTIME,
-            COMPILED_TOLERANCE,
-            CompilationCheck,
-            compile_tree_model,
-            unverified_reason,
-        )
+        """The champion compiled by tl2cgen if its record allows it and it verifies on the
+        partition's first rows (:func:`~airflow_mlops.scoring.runtime.compiled_runtime`);
+        otherwise it stays as it is (scikit-learn), with the reason."""
         from airflow_mlops.models.artifacts import dump_model, load_model
+        from airflow_mlops.scoring.runtime import compiled_runtime
 
         champion = self.champion
-        if self.request.runtime == "sklearn":
-            reason: str | None = "runtime='sklearn' was requested"
-        else:
-            reason = unverified_reason(champion.record)
-        if reason is not None:
-            check = CompilationCheck("scikit-learn", 0, None, COMPILED_TOLERANCE, reason)
-            return self._runtime_chosen(check)
-        model = champion.model
-        if model is None:  # workers get bytes: the parent unpickles the verified ones to compile
+
+        def model() -> Any:  # workers get bytes: the parent unpickles the verified ones
+            if champion.model is not None:
+                return champion.model
             assert champion.artifact is not None
             what = f"Model {champion.name!r} version {champion.version}"
-            model = load_model(champion.artifact, what=what)
-        threshold = self.output.threshold
-        compiled, check = compile_tree_model(model, self._check_frame(), threshold=threshold)
-        if check.runtime != COMPILED_RUNTIME:
+            return load_model(champion.artifact, what=what)
+
+        compiled, check = compiled_runtime(
+            model,
+            champion.record,
+            self._check_frame,
+            requested=self.request.runtime,
+            threshold=self.output.threshold,
+        )
+        if compiled is None:
             return self._runtime_chosen(check)
         if self.request.workers == 1:
             return self._runtime_chosen(check, model=compiled)

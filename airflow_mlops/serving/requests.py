@@ -1,0 +1,151 @@
+"""One request's rows scored: raw features or keys looked up, checked, then the model.
+
+Inputs are checked in this order, the first problem raised as an
+:class:`~airflow_mlops.exceptions.InferenceRequestError` naming the input: an input named
+twice or unknown to the model, a missing contract input, a shape or data length that does
+not fit (:func:`~airflow_mlops.serving.inputs.tensor_rows`), inputs with different row
+counts, then each input's datatype and values
+(:func:`~airflow_mlops.serving.inputs.tensor_to_arrow`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_mlops.exceptions import InferenceRequestError, format_names
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy as np
+    import pyarrow as pa
+
+    from airflow_mlops.serving.features import FeatureIndex
+    from airflow_mlops.serving.protocol import Tensor
+    from airflow_mlops.serving.service import ServingState
+
+#: The output naming, for each row whose key was looked up, why it has no score ("" if none).
+ERROR_OUTPUT = "error"
+
+
+def score_request(state: ServingState, inputs: Sequence[Tensor]) -> dict[str, list[Any]]:
+    """The output columns (score, decision, error) of a request's rows, in request order.
+
+    A request carrying only the key column (and the model does not read the key) is a key
+    lookup; any other is raw features, where the key is optional and ignored.
+
+    :raises InferenceRequestError: for the problems listed in the module docstring.
+    """
+    from airflow_mlops.serving.inputs import tensor_rows
+
+    tensors = _by_name(inputs)
+    contract, key = state.model.contract, state.key_column
+    unknown = [name for name in tensors if name not in {*contract.names, key}]
+    if unknown:
+        raise InferenceRequestError(
+            f"Input {unknown[0]!r} is not an input of model {state.model.name!r}; its inputs "
+            f"are {format_names(contract.names)}"
+            + (f", or {key!r} alone to look the features up." if state.index else "."),
+            input_name=unknown[0],
+        )
+    lookup = set(tensors) == {key} and key not in contract.names
+    if not lookup:
+        _check_complete(state, tensors)
+    rows = {name: tensor_rows(tensor) for name, tensor in tensors.items()}
+    if len(set(rows.values())) > 1:
+        counts = ", ".join(f"{name} has {count}" for name, count in rows.items())
+        first = next(name for name, count in rows.items() if count != next(iter(rows.values())))
+        raise InferenceRequestError(
+            f"The inputs have different row counts ({counts}); send the same number of rows "
+            "for every input.",
+            input_name=first,
+        )
+    if lookup:
+        assert state.index is not None  # _check_complete refuses a key without a table
+        return _looked_up(state, state.index, tensors[key])
+    return _raw(state, tensors)
+
+
+def _by_name(inputs: Sequence[Tensor]) -> dict[str, Tensor]:
+    tensors: dict[str, Tensor] = {}
+    for tensor in inputs:
+        if tensor.name in tensors:
+            raise InferenceRequestError(
+                f"Input {tensor.name!r} is given twice; send each input once.",
+                input_name=tensor.name,
+            )
+        tensors[tensor.name] = tensor
+    if not tensors:
+        raise InferenceRequestError("The request has no inputs; send the model's inputs.")
+    return tensors
+
+
+def _check_complete(state: ServingState, tensors: dict[str, Tensor]) -> None:
+    names, key = state.model.contract.names, state.key_column
+    missing = [name for name in names if name not in tensors]
+    if not missing:
+        return
+    if state.index is None and set(tensors) == {key}:
+        raise InferenceRequestError(
+            f"Input {key!r} alone asks for a feature lookup, but this server serves no "
+            f"feature table: send the model's inputs ({format_names(names)}), or start the "
+            "server with a feature table.",
+            input_name=key,
+        )
+    lookup = f", or only {key!r} to look them up" if state.index is not None else ""
+    raise InferenceRequestError(
+        f"Input {missing[0]!r} is missing: model {state.model.name!r} needs "
+        f"{len(missing)} more input(s) ({format_names(missing)}). Send every input of its "
+        f"contract{lookup}.",
+        input_name=missing[0],
+    )
+
+
+def _raw(state: ServingState, tensors: dict[str, Tensor]) -> dict[str, list[Any]]:
+    import pyarrow as pa
+
+    from airflow_mlops.serving.inputs import tensor_to_arrow
+
+    schema = state.model.contract.to_arrow_schema()
+    features = pa.table([tensor_to_arrow(tensors[f.name], f) for f in schema], schema=schema)
+    scores, decisions = state.model.predict(features)
+    columns: dict[str, list[Any]] = _columns(state, scores, decisions)
+    if state.index is not None:
+        columns[ERROR_OUTPUT] = [""] * features.num_rows
+    return columns
+
+
+def _looked_up(state: ServingState, index: FeatureIndex, keys: Tensor) -> dict[str, list[Any]]:
+    import numpy as np
+    import pyarrow as pa
+
+    from airflow_mlops.serving.inputs import tensor_to_arrow
+
+    field = pa.field(index.key_column, index.key_type, nullable=False)
+    wanted = tensor_to_arrow(keys, field)
+    rows, missing = index.lookup(wanted)
+    found = np.flatnonzero(~missing)
+    scores = np.full(len(wanted), np.nan)
+    decisions: list[Any] = [""] * len(wanted)
+    if len(found):
+        present = rows.take(pa.array(found))
+        found_scores, found_decisions = state.model.predict(present)
+        scores[found] = found_scores
+        for position, decision in zip(found, found_decisions.to_pylist(), strict=True):
+            decisions[position] = decision
+    where = f"{index.table} ds={index.partition}"
+    errors = [
+        f"{index.key_column} {key} is not in {where}" if absent else ""
+        for key, absent in zip(wanted.to_pylist(), missing.tolist(), strict=True)
+    ]
+    output = state.model.output
+    return {
+        output.score_column: scores.tolist(),
+        output.decision_column: decisions,
+        ERROR_OUTPUT: errors,
+    }
+
+
+def _columns(state: ServingState, scores: np.ndarray, decisions: pa.Array) -> dict[str, list[Any]]:
+    output = state.model.output
+    return {output.score_column: scores.tolist(), output.decision_column: decisions.to_pylist()}
