@@ -3,6 +3,7 @@ registered HGB champion (its compiled runtime verified, as training registers it
 partition batch-scored by ``score_partition`` and a loaded :class:`ModelServer`.
 
 Other helpers' tests (REST, gRPC) can use ``served`` too: ``served.server`` is loaded.
+The gRPC tests' fixtures (a server process over a fake service) come from ``grpc_client``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from airflow_mlops.models.registry import ModelRegistry
 from airflow_mlops.scoring import ScoringRequest, score_partition
 from airflow_mlops.serving.service import ModelServer
 from airflow_mlops.store.feature_store import FeatureStore
+from tests.serving.grpc_client import client, grpc_ports, stub  # noqa: F401 - fixtures
 
 if TYPE_CHECKING:
     from pathlib import Path

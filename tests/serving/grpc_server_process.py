@@ -1,6 +1,10 @@
-"""A gRPC server process for the tests: ``python -m tests.serving.grpc_server_process PORT
-TOKEN_PORT TOKEN`` serves a small fake :class:`InferenceService` on ``127.0.0.1:PORT`` and the
-same with a bearer token on ``TOKEN_PORT``, until SIGTERM.
+"""A gRPC server process for the tests, serving on 127.0.0.1 until SIGTERM:
+
+- ``python -m tests.serving.grpc_server_process fake PORT TOKEN_PORT TOKEN``: a small fake
+  :class:`InferenceService` on ``PORT``, and the same with a bearer token on ``TOKEN_PORT``;
+- ``python -m tests.serving.grpc_server_process model PORT STORE_ROOT REGISTRY_ROOT``: a real
+  :class:`~airflow_mlops.serving.service.ModelServer` over the demo model's champion and
+  ``customer_features``.
 
 A process of its own because the server's generated ``inference`` messages and
 ``tritonclient.grpc``'s cannot be imported into one process (one protobuf descriptor pool).
@@ -15,11 +19,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from airflow_mlops.demo.credit_model import MODEL_NAME
 from airflow_mlops.exceptions import (
     InferenceRequestError,
     ModelNotFoundError,
     ServingUnavailableError,
 )
+from airflow_mlops.models.registry import ModelRegistry
 from airflow_mlops.serving.grpc import serve
 from airflow_mlops.serving.protocol import (
     InferenceResponse,
@@ -28,6 +34,8 @@ from airflow_mlops.serving.protocol import (
     Tensor,
     TensorMetadata,
 )
+from airflow_mlops.serving.service import ModelServer
+from airflow_mlops.store.feature_store import FeatureStore
 
 if TYPE_CHECKING:
     from airflow_mlops.serving.protocol import InferenceRequest
@@ -39,7 +47,8 @@ OUTPUTS = {"default_probability": "FP64", "decision": "BYTES"}
 
 
 class FakeService:
-    """Serves model ``credit`` version ``3``; model ``warming`` is not loaded yet."""
+    """Serves model ``credit`` version ``3``; model ``warming`` is not loaded yet; model
+    ``broken`` fails as a bug would."""
 
     def live(self) -> bool:
         return True
@@ -48,6 +57,8 @@ class FakeService:
         return True
 
     def _check(self, name: str, version: str | None) -> None:
+        if name == "broken":
+            raise RuntimeError("a bug in the service")
         if name == "warming":
             raise ServingUnavailableError("Model 'warming' is still loading; retry shortly.")
         if name != "credit" or version not in (None, "3"):
@@ -103,12 +114,28 @@ class FakeService:
         )
 
 
-def main(port: int, token_port: int, token: str) -> None:
+def model_server(store_root: str, registry_root: str) -> ModelServer:
+    """The demo champion over ``customer_features``, loaded."""
+    server = ModelServer(
+        FeatureStore(store_root),
+        ModelRegistry(registry_root),
+        MODEL_NAME,
+        feature_table="customer_features",
+    )
+    server.load()
+    return server
+
+
+def main(mode: str, port: str, *args: str) -> None:
     """Serve until SIGTERM."""
-    servers = [
-        serve(FakeService(), "127.0.0.1", port, max_workers=4),
-        serve(FakeService(), "127.0.0.1", token_port, token=token, max_workers=4),
-    ]
+    if mode == "fake":
+        token_port, token = args
+        servers = [
+            serve(FakeService(), "127.0.0.1", int(port), max_workers=4),
+            serve(FakeService(), "127.0.0.1", int(token_port), token=token, max_workers=4),
+        ]
+    else:
+        servers = [serve(model_server(*args), "127.0.0.1", int(port), max_workers=4)]
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     stopped.wait()
@@ -117,4 +144,4 @@ def main(port: int, token_port: int, token: str) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
+    main(*sys.argv[1:])
