@@ -20,7 +20,8 @@ HEAVY = ("pandas", "pyarrow", "sklearn", "joblib", "numpy", "scipy", "duckdb")
         pytest.param("import airflow_mlops.provider", id="provider"),
         pytest.param(
             "import airflow_mlops.sources, airflow_mlops.io, airflow_mlops.store, "
-            "airflow_mlops.models, airflow_mlops.scoring, airflow_mlops.drift, airflow_mlops.cli",
+            "airflow_mlops.models, airflow_mlops.scoring, airflow_mlops.drift, airflow_mlops.cli, "
+            "airflow_mlops.serving",
             id="engine-packages",
         ),
         pytest.param(

@@ -6,8 +6,8 @@ which protocol a request came by. Names follow the protocol (KServe's "V2 infere
 protocol", spoken by Triton and MLServer): a request is named input tensors with a
 ``datatype``, a ``shape`` and row-major ``data``; a response is named output tensors.
 
-Errors are the package's exceptions, mapped once per transport
-(:data:`HTTP_STATUS`, :data:`GRPC_STATUS`): an unknown model or version is
+Errors are the package's exceptions, mapped once per transport (in ``serving.rest`` and
+:data:`airflow_mlops.serving.grpc.GRPC_STATUS`): an unknown model or version is
 :class:`~airflow_mlops.exceptions.ModelNotFoundError` (404 / ``NOT_FOUND``), a request
 that is wrong in itself is :class:`~airflow_mlops.exceptions.InferenceRequestError`
 (400 / ``INVALID_ARGUMENT``), a server without a loaded model is

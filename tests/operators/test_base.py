@@ -28,6 +28,7 @@ from airflow_mlops.exceptions import (
     PartitionError,
     PartitionNotFoundError,
     ScoringError,
+    ServingUnavailableError,
     SourceConfigurationError,
     SourceConnectionError,
     SourceQueryError,
@@ -337,7 +338,7 @@ def test_retryable_and_airflow_errors_propagate_unchanged(make_context, error):
 
 def test_every_package_error_class_is_classified():
     """A new class must be added to one of the lists above (and docs/operators.md)."""
-    retryable = {StoreError, SourceConnectionError}
+    retryable = {StoreError, SourceConnectionError, ServingUnavailableError}
     classes = {AirflowMlopsError, *_subclasses(AirflowMlopsError)}
     assert {c for c in classes if c.retryable} == retryable
 
