@@ -189,7 +189,8 @@ class ModelServer:
                 "error": error,
                 "at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
-            _log.error("Refused %s: %s; still serving %s", source, error, self.describe())
+            served = self.state.source if self.state is not None else None
+            _log.error("Refused %s: %s; still serving %s", source, error, served)
             return False
         self.state = state
         self.swaps += 1

@@ -5,6 +5,7 @@ a damaged partition are refused while the old state keeps serving."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import subprocess
@@ -64,8 +65,14 @@ def publish(store: FeatureStore, index: int) -> None:
     )
 
 
+@functools.cache
+def champion(seed: int) -> Any:
+    """A small fitted demo model, fitted once per seed for the whole module."""
+    return fitted_champion(demo_features(600, seed=seed))
+
+
 def register(registry: ModelRegistry, seed: int, aliases: list[str]) -> str:
-    model = fitted_champion(demo_features(600, seed=seed))
+    model = champion(seed)
     record = registry.register(
         MODEL_NAME, model, input_contract=INPUT_CONTRACT, output=OUTPUT, aliases=aliases
     )
