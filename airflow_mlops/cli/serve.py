@@ -70,17 +70,29 @@ def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     serve.add_argument(
         "--workers", type=int, default=1, metavar="N", help="server processes (each loads)"
     )
+    serve.add_argument(
+        "--follow-interval",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="poll the alias and the table every S seconds and hot-swap changes (0: off)",
+    )
 
 
 def run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace, root: str) -> None:
     """Load the model and serve until SIGTERM/SIGINT; errors of this package propagate.
 
-    :raises ArgumentError: an empty token file, or ``--workers`` below 1.
+    :raises ArgumentError: an empty token file, ``--workers`` below 1, or a negative
+        ``--follow-interval``.
     """
     if not args.registry:
         parser.error(f"no registry root: pass serve --registry or set ${REGISTRY_ENV}")
     if args.workers < 1:
         raise ArgumentError(f"serve --workers must be an int >= 1. Got {args.workers} instead.")
+    if not args.follow_interval >= 0:
+        raise ArgumentError(
+            f"serve --follow-interval must be a float >= 0. Got {args.follow_interval} instead."
+        )
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     config = {
         "root": root,
@@ -93,6 +105,7 @@ def run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace, root: s
         "host": args.host,
         "grpc_port": args.grpc_port,
         "token_file": args.token_file,
+        "follow_interval": args.follow_interval,
     }
     service = load_service(config)  # in the parent too: a bad model fails here, once
     token = read_token(args.token_file)
@@ -167,10 +180,13 @@ def read_token(token_file: str | None) -> str | None:
 
 
 def build_app(service: ModelServer, config: dict[str, Any], token: str | None) -> FastAPI:
-    """The REST app; with a gRPC port, it starts the gRPC server at startup and stops it at
+    """The REST app, the service following its alias and table unless ``follow_interval`` is 0;
+    with a gRPC port, it starts the gRPC server at startup and stops it at
     shutdown (in each worker process: gRPC binds its port with SO_REUSEPORT)."""
     from airflow_mlops.serving.rest import create_app
 
+    if config.get("follow_interval"):
+        service.start_following(config["follow_interval"])
     app = create_app(service, token=token)
     if not config["grpc_port"]:
         return app

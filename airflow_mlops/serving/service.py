@@ -7,12 +7,17 @@ key that is not there gets NaN/empty outputs and a message in the ``error`` outp
 row, never an exception — even when no key of the request is found, so that one row and
 many rows are answered alike. What is served (model and partition) is one immutable
 :class:`ServingState`, replaced in one assignment: a request keeps the state it started with.
+
+Hot swap: :meth:`ModelServer.start_following` polls the alias and the table's latest
+published version on a background thread; a change is loaded and verified there, off the
+request path, then swapped in — or refused, the old state kept and the refusal described.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from airflow_mlops.exceptions import (
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
 
     from airflow_mlops.models.registry import ModelRegistry
     from airflow_mlops.serving.features import FeatureIndex
+    from airflow_mlops.serving.follow import Follower, Refusal, Source
     from airflow_mlops.serving.model import ServedModel
     from airflow_mlops.serving.protocol import InferenceRequest
     from airflow_mlops.store.feature_store import FeatureStore
@@ -56,6 +62,13 @@ class ServingState:
     @property
     def key_column(self) -> str:
         return self.index.key_column if self.index is not None else self.model.output.entity_key
+
+    @property
+    def source(self) -> Source:
+        index = self.index
+        if index is None:
+            return (self.model.version, None, None)
+        return (self.model.version, index.partition, index.version)
 
 
 class ModelServer:
@@ -99,6 +112,12 @@ class ModelServer:
         self.partition = partition
         #: the served state; ``None`` until :meth:`load` succeeds. Replaced, never mutated.
         self.state: ServingState | None = None
+        #: states swapped in by :meth:`reload` / following, and states refused
+        self.swaps = 0
+        self.refusals = 0
+        self.last_refusal: Refusal | None = None
+        self._refused: Source | None = None
+        self._follower: Follower | None = None
 
     # -- loading -------------------------------------------------------------------------
 
@@ -118,23 +137,91 @@ class ModelServer:
 
     def reload(self) -> bool:
         """Load the alias' and the table's current state beside the served one; serve it only
-        if it loads and verifies. False (the old state kept, the error logged) otherwise."""
+        if it loads and verifies. False (the old state kept, the refusal counted, logged and
+        described) otherwise."""
+        return self._swap(None)
+
+    def follow_once(self) -> bool:
+        """Poll cheaply (the alias file, the table's latest partition and its ref); when what
+        they name is not what is served, :meth:`reload`. A refused source is not retried
+        until it changes. True when a new state was swapped in.
+
+        :raises ModelNotFoundError: the alias is gone (the served state is kept).
+        """
+        source = self._polled_source()
+        state = self.state
+        if (state is not None and source == state.source) or source == self._refused:
+            return False
+        return self._swap(source)
+
+    def start_following(self, interval: float = 1.0) -> None:
+        """Follow the alias and the table: :meth:`follow_once` every ``interval`` seconds on a
+        background thread, until :meth:`stop`. A no-op when already following.
+
+        :raises ValueError: ``interval`` is not positive.
+        """
+        from airflow_mlops.serving.follow import Follower
+
+        if self._follower is not None and self._follower.running:
+            return
+        self._follower = Follower(self.follow_once, interval, name=f"follow-{self.model_name}")
+        self._follower.start()
+        _log.info("Following %s alias %r every %.1f s", self.model_name, self.alias, interval)
+
+    def stop(self) -> None:
+        """Stop following (a poll in progress finishes first); serving goes on."""
+        if self._follower is not None:
+            self._follower.stop()
+            self._follower = None
+
+    def _swap(self, source: Source | None) -> bool:
         try:
             state = self._load_state()
-        except Exception:
-            _log.exception("Reload refused; still serving %s", self.describe())
+        except Exception as exc:
+            self.refusals += 1
+            self._refused = source
+            model_version, partition, partition_version = source or (None, None, None)
+            error = f"{type(exc).__name__}: {exc}"
+            self.last_refusal = {
+                "model_version": model_version,
+                "partition": partition,
+                "partition_version": partition_version,
+                "error": error,
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+            served = self.state.source if self.state is not None else None
+            _log.error("Refused %s: %s; still serving %s", source, error, served)
             return False
         self.state = state
+        self.swaps += 1
+        self._refused = None
         _log.info("Serving %s", self.describe())
         return True
 
+    def _polled_source(self) -> Source:
+        version = self.registry.resolve(self.model_name, self.alias)
+        if self.feature_table is None:
+            return (version, None, None)
+        store = self._require_store()
+        partition = self.partition or store.latest_partition(self.feature_table)
+        if partition is None:
+            return (version, None, None)
+        return (version, partition, store.manifest(self.feature_table, partition)["version"])
+
     def describe(self) -> dict[str, object]:
-        """What is served (model, runtime, partition), for readiness details and logs."""
+        """What is served (model, runtime, partition), whether it is followed, how many swaps
+        and refusals, and the last refusal (what and why), for readiness details and logs."""
         state = self.state
+        swaps = {
+            "following": self._follower is not None and self._follower.running,
+            "swaps": self.swaps,
+            "refusals": self.refusals,
+            "last_refusal": self.last_refusal,
+        }
         if state is None:
-            return {"ready": False, "model": self.model_name, "alias": self.alias}
+            return {"ready": False, "model": self.model_name, "alias": self.alias, **swaps}
         features = state.index.describe() if state.index is not None else None
-        return {"ready": True, "model": state.model.describe(), "features": features}
+        return {"ready": True, "model": state.model.describe(), "features": features, **swaps}
 
     def _load_state(self) -> ServingState:
         from airflow_mlops.scoring.batches import check_model_inputs
