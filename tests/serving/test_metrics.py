@@ -241,3 +241,17 @@ def test_grpc_calls_are_counted_timed_and_logged(repo, tmp_path):
     assert (lines[1]["rows"], lines[1]["version"]) == (3, "3")
     assert str(SECRET_INCOME) not in log_file.read_text()
     assert SECRET_REGION not in log_file.read_text()
+
+
+@pytest.mark.parametrize(
+    ("flags", "access_log", "open_metrics"),
+    [
+        pytest.param([], True, False, id="defaults"),
+        pytest.param(["--no-access-log", "--open-metrics"], False, True, id="switched"),
+    ],
+)
+def test_serve_flags(flags, access_log, open_metrics):
+    from airflow_mlops.cli.main import build_parser
+
+    args = build_parser().parse_args(["serve", "credit_risk", *flags])
+    assert (args.access_log, args.open_metrics) == (access_log, open_metrics)
