@@ -18,6 +18,7 @@ features come from the table's latest published partition (or ``--partition``). 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import logging
@@ -31,7 +32,6 @@ from airflow_mlops.exceptions import ArgumentError
 from airflow_mlops.models.registry import DEFAULT_ALIAS
 
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import AsyncIterator
 
     from fastapi import FastAPI
@@ -77,6 +77,15 @@ def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         metavar="S",
         help="poll the alias and the table every S seconds and hot-swap changes (0: off)",
     )
+    serve.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="one line per request on the airflow_mlops.serving.access logger (no feature values)",
+    )
+    serve.add_argument(
+        "--open-metrics", action="store_true", help="serve GET /metrics without the token"
+    )
 
 
 def run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace, root: str) -> None:
@@ -106,6 +115,8 @@ def run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace, root: s
         "grpc_port": args.grpc_port,
         "token_file": args.token_file,
         "follow_interval": args.follow_interval,
+        "access_log": args.access_log,
+        "open_metrics": args.open_metrics,
     }
     service = load_service(config)  # in the parent too: a bad model fails here, once
     token = read_token(args.token_file)
@@ -181,13 +192,17 @@ def read_token(token_file: str | None) -> str | None:
 
 def build_app(service: ModelServer, config: dict[str, Any], token: str | None) -> FastAPI:
     """The REST app, the service following its alias and table unless ``follow_interval`` is 0;
-    with a gRPC port, it starts the gRPC server at startup and stops it at
-    shutdown (in each worker process: gRPC binds its port with SO_REUSEPORT)."""
+    with a gRPC port, it starts the gRPC server at startup and stops it at shutdown (in each
+    worker process: gRPC binds its port with SO_REUSEPORT). Both protocols share one
+    :class:`~airflow_mlops.serving.metrics.ServingMetrics` (``GET /metrics``)."""
+    from airflow_mlops.serving.metrics import ServingMetrics
     from airflow_mlops.serving.rest import create_app
 
     if config.get("follow_interval"):
         service.start_following(config["follow_interval"])
-    app = create_app(service, token=token)
+    metrics = ServingMetrics(service.describe, access_log=config.get("access_log", True))
+    open_metrics = bool(config.get("open_metrics", False))
+    app = create_app(service, token=token, metrics=metrics, open_metrics=open_metrics)
     if not config["grpc_port"]:
         return app
 
@@ -195,7 +210,7 @@ def build_app(service: ModelServer, config: dict[str, Any], token: str | None) -
     async def with_grpc(app: FastAPI) -> AsyncIterator[None]:
         from airflow_mlops.serving.grpc import serve
 
-        server = serve(service, config["host"], config["grpc_port"], token=token)
+        server = serve(service, config["host"], config["grpc_port"], token=token, metrics=metrics)
         try:
             yield
         finally:

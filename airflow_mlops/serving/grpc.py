@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from concurrent import futures
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,15 @@ from airflow_mlops.exceptions import (
     ServingUnavailableError,
 )
 from airflow_mlops.serving.grpc_codec import decode_request, encode_response
+from airflow_mlops.serving.metrics import (
+    REQUEST_ID_HEADER,
+    ObservedService,
+    RequestRecord,
+    ServingMetrics,
+    end_request,
+    new_request_id,
+    start_request,
+)
 from airflow_mlops.serving.proto import grpc_predict_v2_pb2 as pb
 from airflow_mlops.serving.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 
@@ -156,6 +166,65 @@ class _ReadinessHealth(health.HealthServicer):
         return super().Check(request, context)
 
 
+class MetricsInterceptor(grpc.ServerInterceptor):
+    """Times each unary call, reports it to ``metrics`` (code, answering model version,
+    rows) and writes its access log line; streaming calls (health ``Watch``) pass untouched.
+
+    :param metrics: where calls are counted and logged.
+    """
+
+    def __init__(self, metrics: ServingMetrics) -> None:
+        self._metrics = metrics
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None or handler.request_streaming or handler.response_streaming:
+            return handler
+        method = handler_call_details.method
+        given = dict(handler_call_details.invocation_metadata).get(REQUEST_ID_HEADER)
+        behavior = handler.unary_unary
+
+        def observed(request: Any, context: grpc.ServicerContext) -> Any:
+            start = time.perf_counter()
+            request_id = new_request_id(given)
+            context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
+            answered, token = start_request()
+            code = grpc.StatusCode.UNKNOWN
+            try:
+                response = behavior(request, context)
+                code = context.code() or grpc.StatusCode.OK
+                return response
+            except BaseException:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            finally:
+                end_request(token)
+                self._metrics.observe(
+                    RequestRecord(
+                        "grpc",
+                        method,
+                        "unary",
+                        code.name,
+                        code is grpc.StatusCode.OK,
+                        (time.perf_counter() - start) * 1000,
+                        request_id,
+                        answered.get("model", ""),
+                        answered.get("version", ""),
+                        answered.get("rows"),
+                    )
+                )
+
+        return grpc.unary_unary_rpc_method_handler(
+            observed,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
 class BearerTokenInterceptor(grpc.ServerInterceptor):
     """Refuses calls without ``authorization: Bearer <token>`` metadata (``UNAUTHENTICATED``),
     except the health service's.
@@ -212,6 +281,7 @@ def serve(
     *,
     token: str | None = None,
     max_workers: int = 8,
+    metrics: ServingMetrics | None = None,
 ) -> grpc.Server:
     """Start the gRPC server (inference, health, reflection) on ``host:port`` and return it
     running; stop it with ``server.stop(grace)``.
@@ -221,17 +291,25 @@ def serve(
     :param port: the TCP port.
     :param token: if set, every call but health checks must carry it as a bearer token.
     :param max_workers: threads answering calls concurrently.
+    :param metrics: where calls are counted and logged (default: new ones, reading
+        ``service.describe()``); pass the REST app's (``app.state.metrics``) to share them.
     :raises RuntimeError: the address could not be bound (gRPC's own error).
     """
+    if metrics is None:
+        metrics = ServingMetrics(getattr(service, "describe", None))
+    interceptors: list[grpc.ServerInterceptor] = [MetricsInterceptor(metrics)]
+    if token:
+        interceptors.append(BearerTokenInterceptor(token))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[BearerTokenInterceptor(token)] if token else [],
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
     )
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(service), server)
+    servicer = InferenceServicer(ObservedService(service))
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(_ReadinessHealth(service), server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server

@@ -10,6 +10,7 @@ Routes (``{v}`` optional throughout: ``/v2/models/{name}[/versions/{v}]…``):
 ``GET  /v2/models/{name}/ready``          the model is loaded (503 until then)
 ``POST /v2/models/{name}/infer``          inference: named input tensors → output tensors
 ``POST /v2/models/{name}/predict``        the typed endpoint (:mod:`serving.predict`)
+``GET  /metrics``                         Prometheus metrics (:mod:`serving.metrics`)
 ========================================  ==================================================
 
 Errors are ``{"error": "<message>"}``: 400 for a request that is wrong in itself (malformed
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -39,6 +40,7 @@ from airflow_mlops.exceptions import (
     ModelNotFoundError,
     ServingUnavailableError,
 )
+from airflow_mlops.serving.metrics import METRICS_PATH
 from airflow_mlops.serving.rest_messages import (
     BINARY_HEADER,
     InferRequestBody,
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel
 
+    from airflow_mlops.serving.metrics import ServingMetrics
     from airflow_mlops.serving.protocol import InferenceService
 
     Scope = MutableMapping[str, Any]
@@ -75,15 +78,29 @@ _STATUS: tuple[tuple[type[AirflowMlopsError], int], ...] = (
 )
 
 
-def create_app(service: InferenceService, *, token: str | None = None) -> FastAPI:
-    """The REST front end of ``service``.
+def create_app(
+    service: InferenceService,
+    *,
+    token: str | None = None,
+    metrics: ServingMetrics | None = None,
+    open_metrics: bool = False,
+) -> FastAPI:
+    """The REST front end of ``service``; its :class:`ServingMetrics` is ``app.state.metrics``.
 
     :param service: what answers (a loaded :class:`~airflow_mlops.serving.service.ModelServer`).
     :param token: when given, every route but ``/v2/health/live`` needs
         ``Authorization: Bearer <token>`` (401 otherwise).
+    :param metrics: where requests are counted and logged (default: new ones, reading
+        ``service.describe()`` when it has one); pass the gRPC server's to share them.
+    :param open_metrics: serve ``GET /metrics`` without the token.
     """
     from airflow_mlops import __version__
+    from airflow_mlops.serving.metrics import ObservedService, RequestObserver, ServingMetrics
     from airflow_mlops.serving.rest_predict import add_predict_route
+
+    if metrics is None:
+        metrics = ServingMetrics(getattr(service, "describe", None))
+    service = ObservedService(service)
 
     app = FastAPI(
         title="airflow-mlops inference server",
@@ -92,13 +109,26 @@ def create_app(service: InferenceService, *, token: str | None = None) -> FastAP
     )
     _add_error_handlers(app)
     _add_protocol_routes(app, service)
+    _add_metrics_route(app, metrics)
     describe = getattr(service, "served_contract", None)
     if describe is not None:  # the typed endpoint, for a service that describes its model
         add_predict_route(app, service, describe())
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     if token:
-        app.add_middleware(BearerAuth, token=token)
+        open_paths = OPEN_PATHS | {METRICS_PATH} if open_metrics else OPEN_PATHS
+        app.add_middleware(BearerAuth, token=token, open_paths=open_paths)
+    app.add_middleware(RequestObserver, metrics=metrics)
+    app.state.metrics = metrics
     return app
+
+
+def _add_metrics_route(app: FastAPI, metrics: ServingMetrics) -> None:
+    def prometheus_metrics() -> Response:
+        """Prometheus metrics, text exposition format."""
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    app.get(METRICS_PATH, include_in_schema=False)(prometheus_metrics)
 
 
 def _add_protocol_routes(app: FastAPI, service: InferenceService) -> None:
@@ -107,9 +137,12 @@ def _add_protocol_routes(app: FastAPI, service: InferenceService) -> None:
         return _json({"live": service.live()})
 
     def server_ready() -> JSONResponse:
-        """Server ready: a verified model is loaded (503 until then)."""
+        """Server ready: a verified model is loaded (503 until then); ``details`` says what is
+        served and the last hot-swap refusal, when the service describes itself."""
         ready = service.ready()
-        return _json({"ready": ready}, 200 if ready else 503)
+        describe = getattr(service, "describe", None)
+        body = {"ready": ready} if describe is None else {"ready": ready, "details": describe()}
+        return _json(body, 200 if ready else 503)
 
     def server_metadata() -> dict[str, Any]:
         """Server metadata: name, version, extensions."""
@@ -213,17 +246,21 @@ async def _send_error(send: Send, status: int, message: str, headers: list[Any])
 
 
 class BearerAuth:
-    """ASGI middleware: 401 unless ``Authorization: Bearer <token>`` (but on :data:`OPEN_PATHS`).
+    """ASGI middleware: 401 unless ``Authorization: Bearer <token>`` (but on ``open_paths``).
 
     :param app: the wrapped app; :param token: the expected token (compared in constant time).
+    :param open_paths: the paths served without it.
     """
 
-    def __init__(self, app: ASGIApp, *, token: str) -> None:
+    def __init__(
+        self, app: ASGIApp, *, token: str, open_paths: frozenset[str] = OPEN_PATHS
+    ) -> None:
         self.app = app
         self.expected = f"Bearer {token}".encode()
+        self.open_paths = open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].rstrip("/") in OPEN_PATHS:
+        if scope["type"] != "http" or scope["path"].rstrip("/") in self.open_paths:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"authorization", b"")

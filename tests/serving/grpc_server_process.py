@@ -4,7 +4,9 @@
   :class:`InferenceService` on ``PORT``, and the same with a bearer token on ``TOKEN_PORT``;
 - ``python -m tests.serving.grpc_server_process model PORT STORE_ROOT REGISTRY_ROOT``: a real
   :class:`~airflow_mlops.serving.service.ModelServer` over the demo model's champion and
-  ``customer_features``.
+  ``customer_features``;
+- ``… metrics PORT METRICS_PORT ACCESS_LOG``: the fake service on ``PORT``, its Prometheus
+  metrics over HTTP on ``METRICS_PORT``, its access log lines appended to ``ACCESS_LOG``.
 
 A process of its own because the server's generated ``inference`` messages and
 ``tritonclient.grpc``'s cannot be imported into one process (one protobuf descriptor pool).
@@ -12,6 +14,7 @@ A process of its own because the server's generated ``inference`` messages and
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -27,6 +30,7 @@ from airflow_mlops.exceptions import (
 )
 from airflow_mlops.models.registry import ModelRegistry
 from airflow_mlops.serving.grpc import serve
+from airflow_mlops.serving.metrics import ACCESS_LOGGER, ServingMetrics
 from airflow_mlops.serving.protocol import (
     InferenceResponse,
     ModelMetadata,
@@ -38,6 +42,8 @@ from airflow_mlops.serving.service import ModelServer
 from airflow_mlops.store.feature_store import FeatureStore
 
 if TYPE_CHECKING:
+    import grpc
+
     from airflow_mlops.serving.protocol import InferenceRequest
 
 #: The fake model: ``default_probability = income / (income + 1000 * age)``, ``decision``
@@ -126,6 +132,18 @@ def model_server(store_root: str, registry_root: str) -> ModelServer:
     return server
 
 
+def _metered(port: int, metrics_port: str, access_log: str) -> grpc.Server:
+    """The fake service with metrics exposed on ``metrics_port`` and the access log in a file."""
+    from prometheus_client import start_http_server
+
+    handler = logging.FileHandler(access_log)
+    logging.getLogger(ACCESS_LOGGER).addHandler(handler)
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO)
+    metrics = ServingMetrics()
+    start_http_server(int(metrics_port), addr="127.0.0.1", registry=metrics.registry)
+    return serve(FakeService(), "127.0.0.1", port, max_workers=4, metrics=metrics)
+
+
 def main(mode: str, port: str, *args: str) -> None:
     """Serve until SIGTERM."""
     if mode == "fake":
@@ -134,6 +152,8 @@ def main(mode: str, port: str, *args: str) -> None:
             serve(FakeService(), "127.0.0.1", int(port), max_workers=4),
             serve(FakeService(), "127.0.0.1", int(token_port), token=token, max_workers=4),
         ]
+    elif mode == "metrics":
+        servers = [_metered(int(port), *args)]
     else:
         servers = [serve(model_server(*args), "127.0.0.1", int(port), max_workers=4)]
     stopped = threading.Event()

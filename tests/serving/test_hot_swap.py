@@ -210,6 +210,10 @@ def test_a_tampered_artifact_and_a_damaged_partition_are_refused_while_serving(
         assert not found(world, client, CUSTOMERS + 300)  # and the old partition
         ready = client.get(f"http://127.0.0.1:{world.port}/v2/health/ready")
         assert ready.status_code == 200
+        details = ready.json()["details"]  # readiness says what was refused, and why
+        assert details["refusals"] == 2
+        assert details["last_refusal"]["partition"] == PARTITIONS[3]
+        assert details["last_refusal"]["error"].startswith("ChecksumMismatchError")
     assert world.failures == []
 
 
