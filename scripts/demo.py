@@ -5,7 +5,8 @@ transactions, drifting from 2026-01-30 on), a temporary Airflow home with a SQLi
 metadata DB, and the connections; runs the DAG with `airflow dags test` for three
 consecutive days, re-runs one of them, trains champion and challenger, scores a day with
 shadow scoring, and prints the tables, the models, the scores and the drift reports (one
-clean day, one drifted day).
+clean day, one drifted day); then serves the champion (`airflow-mlops serve`) and asks it
+for one customer by REST and by gRPC, both equal to that customer's batch score.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from airflow_mlops.demo.credit_model import MODEL_NAME
 from airflow_mlops.demo.environment import REPO, airflow_cli, airflow_env, migrate
+from airflow_mlops.demo.online import grpc_predict, rest_predict, serving
 from airflow_mlops.demo.warehouse import WarehouseSpec, write_sqlite
 from airflow_mlops.models.registry import ModelRegistry
 from airflow_mlops.store.feature_store import FeatureStore
@@ -25,6 +27,8 @@ from airflow_mlops.store.feature_store import FeatureStore
 RUNS = ["2026-01-29T03:00:00+00:00", "2026-01-30T03:00:00+00:00", "2026-01-31T03:00:00+00:00"]
 DAG_ID = "daily_customer_features"
 TRAIN_ON = "2026-01-29"
+#: the customer the online predictions are for (any scored customer would do)
+ONLINE_CUSTOMER = 42
 #: the warehouse's drift switch: customers transact 4x as often, for 2x the amount
 DRIFT_FROM = dt.date(2026, 1, 30)
 SCORE = "2026-01-30"
@@ -51,6 +55,33 @@ def run_dag(
     print(f"run        {dag_id} {what}: {state} in {time.monotonic() - started:.1f}s, log {log}")
     if result.returncode:
         raise SystemExit(result.stdout[-3000:] + result.stderr[-3000:])
+
+
+def serve_online(store: FeatureStore, registry: ModelRegistry, workdir: Path) -> None:
+    """``airflow-mlops serve`` on the demo's store and registry: one customer's prediction
+    by REST and by gRPC, each checked against that customer's batch score."""
+    scores = store.read_partition("customer_scores", SCORE).to_pandas().set_index("customer_id")
+    batch = scores.loc[ONLINE_CUSTOMER]
+    started = time.monotonic()
+    with serving(store.root, registry.root, workdir, partition=SCORE) as served:
+        print(
+            f"\nserve   airflow-mlops serve {MODEL_NAME} (pid {served.pid}): REST "
+            f"127.0.0.1:{served.http_port}, gRPC 127.0.0.1:{served.grpc_port}, token required"
+        )
+        answers = [rest_predict(served, ONLINE_CUSTOMER), grpc_predict(served, ONLINE_CUSTOMER)]
+    for answer in answers:
+        same = (
+            answer.default_probability == batch["default_probability"]
+            and answer.decision == batch["decision"]
+        )
+        print(
+            f"        {answer.protocol:<4} customer_id={ONLINE_CUSTOMER}: {MODEL_NAME} "
+            f"{answer.model_version}, default_probability {answer.default_probability:.6f}, "
+            f"{answer.decision}; equals customer_scores ds={SCORE}: {same}"
+        )
+        if not same:
+            raise SystemExit(f"online {answer} differs from the batch score {batch.to_dict()}")
+    print(f"        server stopped by PID after {time.monotonic() - started:.1f}s")
 
 
 def main() -> None:
@@ -144,6 +175,7 @@ def main() -> None:
         )
         html = store.sidecar_uri("customer_features", "drift_report.html", partition=day)
         print(f"        report: {html}")
+    serve_online(store, registry, workdir)
     print(f"\ninspect:  .venv/bin/airflow-mlops --root {store_root} partitions customer_features")
     print(f"          .venv/bin/airflow-mlops models --registry {registry.root} list")
 

@@ -289,3 +289,67 @@ def test_the_local_stack_runs_the_compose_topology(
         if k.startswith("AIRFLOW_CONN_")
     }
     assert local_conns == compose_conns
+
+
+def test_the_serving_service_serves_the_champion_on_the_shared_volume(
+    compose: dict, services: dict[str, dict]
+) -> None:
+    """``serving`` runs ``airflow-mlops serve`` (once a champion exists) over the roots the
+    DAGs write, on all interfaces inside the container, with a token, ports 8080/8081."""
+    from airflow_mlops.cli.main import ROOT_ENV, build_parser
+    from airflow_mlops.cli.models import REGISTRY_ENV
+    from airflow_mlops.cli.serve import TOKEN_ENV
+
+    serving = services["serving"]
+    env, mounts = _env(serving), _mounts(serving)
+    assert _resolve(serving["image"]) == _resolve(services["airflow-worker"]["image"])
+    prefix, _, cli = _command(serving).partition(" -- ")
+    assert prefix.startswith("python -m airflow_mlops.demo.serve_when_ready")
+    with pytest.MonkeyPatch.context() as patch:
+        for key in (ROOT_ENV, REGISTRY_ENV):
+            patch.setenv(key, env[key])
+        args = build_parser().parse_args(cli.split())
+    assert (args.command, args.model, args.feature_table) == (
+        "serve",
+        "credit_risk",
+        "customer_features",
+    )
+    assert (args.host, args.http_port, args.grpc_port) == ("0.0.0.0", 8080, 8081)
+    roots = {
+        key: json.loads(env[conn])["extra"]["root"]
+        for key, conn in (
+            (ROOT_ENV, "AIRFLOW_CONN_FEATURE_STORE_DEFAULT"),
+            (REGISTRY_ENV, "AIRFLOW_CONN_MODEL_REGISTRY_DEFAULT"),
+        )
+    }
+    assert (args.root, args.registry) == (roots[ROOT_ENV], roots[REGISTRY_ENV])
+    assert mounts["/data"] in compose["volumes"]
+    assert all(root.startswith("/data/") for root in roots.values())
+    assert env[TOKEN_ENV]
+    assert [p.rsplit(":", 1)[1] for p in map(_resolve, serving["ports"])] == ["8080", "8081"]
+    host_ports = {p.split(":")[0] for p in map(_resolve, serving["ports"])}
+    assert not host_ports & {p.split(":")[0] for p in services["airflow-apiserver"]["ports"]}
+    assert "/v2/health/live" in " ".join(serving["healthcheck"]["test"])
+
+
+def test_the_local_stack_serves_like_the_compose_service(
+    services: dict[str, dict], tmp_path: Path
+) -> None:
+    """The stack's serving process runs the compose service's command, on loopback."""
+    from airflow_mlops.cli.main import build_parser
+    from airflow_mlops.demo import stack
+
+    command = stack.serve_command(tmp_path, 9080, 9081, tmp_path / "token")
+    compose_prefix, _, compose_cli = _command(services["serving"]).partition(" -- ")
+    separator = command.index("--", 2)
+    assert command[:2] == ["-m", "airflow_mlops.demo.serve_when_ready"]
+    assert compose_prefix.split()[1:3] == command[:2]
+    local = build_parser().parse_args(command[separator + 1 :])
+    compose = build_parser().parse_args(compose_cli.split())
+    for field in ("command", "model", "alias", "feature_table"):
+        assert getattr(local, field) == getattr(compose, field), field
+    assert local.host == "127.0.0.1"
+    assert local.token_file == str(tmp_path / "token")
+    env = stack.stack_env(tmp_path, 8080, "x" * 64)
+    assert local.root == json.loads(env["AIRFLOW_CONN_FEATURE_STORE_DEFAULT"])["extra"]["root"]
+    assert local.registry == json.loads(env["AIRFLOW_CONN_MODEL_REGISTRY_DEFAULT"])["extra"]["root"]

@@ -3,8 +3,10 @@
 Metadata DB on the running PostgreSQL (its own database), CeleryExecutor with the Redis
 broker, api-server on a free loopback port, scheduler, dag-processor, triggerer and two
 Celery workers, this project's DAGs and connections; the demo warehouse seeded into
-PostgreSQL. :func:`start` leaves it running; :func:`stop` ends every process by PID.
-Used by ``make airflow`` (scripts/airflow_stack.py) and the deployment tests.
+PostgreSQL; and one ``airflow-mlops serve`` of the ``credit_risk`` champion (REST and gRPC
+on free loopback ports, a bearer token), which waits until training has promoted one.
+:func:`start` leaves it running; :func:`stop` ends every process by PID. Used by
+``make airflow`` (scripts/airflow_stack.py) and the deployment tests.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ WAREHOUSE_PASSWORD = "stack-warehouse-pw-51c9e0"
 _RUNNING: dict[int, subprocess.Popen[bytes]] = {}
 #: the Airflow components, as in docker-compose.airflow.yml (tests check both agree)
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "worker-1", "worker-2")
+#: beside them, one ``airflow-mlops serve`` of the champion (compose: the ``serving`` service)
+SERVED_TABLE = "customer_features"
 
 
 def free_port() -> int:
@@ -104,11 +108,15 @@ def _flush_broker(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
 
 
-def _spawn(workdir: Path, name: str, args: list[str], env: dict[str, str]) -> int:
-    airflow = str(Path(sys.executable).with_name("airflow"))
+def _spawn(
+    workdir: Path, name: str, args: list[str], env: dict[str, str], program: str = "airflow"
+) -> int:
+    executable = (
+        sys.executable if program == "python" else str(Path(sys.executable).with_name(program))
+    )
     with open(workdir / f"{name}.log", "ab") as log:  # the child keeps its own descriptor
         proc = subprocess.Popen(
-            [airflow, *args],
+            [executable, *args],
             env={**os.environ, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -180,10 +188,50 @@ def start(workdir: Path = DEFAULT_WORKDIR, *, customers: int = 5_000) -> dict[st
         "celery workers",
         lambda: all(b"ready." in (workdir / f"worker-{n}.log").read_bytes() for n in (1, 2)),
     )
+    serving = _start_serving(workdir, env)
+    pids["serving"] = serving.pop("pid")
     passwords = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
-    state = {"port": port, "pids": pids, "env": env, "passwords": str(passwords)}
+    state = {
+        "port": port,
+        "pids": pids,
+        "env": env,
+        "passwords": str(passwords),
+        "serving": serving,
+    }
     (workdir / "stack.json").write_text(json.dumps(state, indent=2))
     return state
+
+
+def serve_command(workdir: Path, http_port: int, grpc_port: int, token_file: Path) -> list[str]:
+    """``airflow-mlops serve`` of the demo champion on the stack's store and registry,
+    through :mod:`airflow_mlops.demo.serve_when_ready` (it waits for the champion)."""
+    from airflow_mlops.demo.credit_model import MODEL_NAME
+
+    return [
+        *("-m", "airflow_mlops.demo.serve_when_ready", "--poll", "5", "--"),
+        *("--root", str(workdir / "feature_store"), "serve", MODEL_NAME),
+        *("--registry", str(workdir / "model_registry"), "--feature-table", SERVED_TABLE),
+        *("--http-port", str(http_port), "--grpc-port", str(grpc_port)),
+        *("--token-file", str(token_file)),
+    ]
+
+
+def _start_serving(workdir: Path, env: dict[str, str]) -> dict[str, Any]:
+    """The serving process (127.0.0.1, free ports, a fresh token in a 0600 file): it waits
+    for a champion, then answers; its ports, token file and PID."""
+    http_port, grpc_port = free_port(), free_port()
+    token_file = workdir / "serve-token"
+    token_file.touch(mode=0o600)
+    token_file.chmod(0o600)
+    token_file.write_text(secrets.token_urlsafe(32) + "\n")
+    command = serve_command(workdir, http_port, grpc_port, token_file)
+    pid = _spawn(workdir, "serving", command, env, program="python")
+    return {
+        "pid": pid,
+        "http_port": http_port,
+        "grpc_port": grpc_port,
+        "token_file": str(token_file),
+    }
 
 
 def _alive(pid: int) -> bool:
