@@ -268,11 +268,13 @@ class BearerAuth:
             await self.app(scope, receive, send)
             return
         what = "a wrong bearer token" if given else "no Authorization header"
+        open_paths = " and ".join(sorted(self.open_paths))
+        verb = "is" if len(self.open_paths) == 1 else "are"
         await _send_error(
             send,
             401,
             f"The request has {what}. Send 'Authorization: Bearer <token>' with the "
-            "server's token (only /v2/health/live is open).",
+            f"server's token (only {open_paths} {verb} open).",
             [(b"www-authenticate", b"Bearer")],
         )
 

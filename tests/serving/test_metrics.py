@@ -152,7 +152,9 @@ def test_metrics_need_the_token_unless_open():
     assert closed.get("/metrics", headers=auth).status_code == 200
     opened = TestClient(create_app(FakeService(), token=TOKEN, open_metrics=True))
     assert opened.get("/metrics").status_code == 200
-    assert opened.get("/v2", headers={}).status_code == 401
+    refused = opened.get("/v2", headers={})
+    assert refused.status_code == 401
+    assert "(only /metrics and /v2/health/live are open)" in refused.json()["error"]
     text = opened.get("/metrics").text
     assert value(text, "airflow_mlops_serving_request_errors_total", code="401") == 1
 
