@@ -349,3 +349,30 @@ def schema_from_json(fields: list[dict[str, Any]]) -> pa.Schema:
     return pa.schema(
         [pa.field(f["name"], parse_arrow_type(f["type"]), nullable=f["nullable"]) for f in fields]
     )
+
+
+def check_finite(data: pa.RecordBatch | pa.Table, names: Iterable[str], where: str) -> None:
+    """Raise :class:`ContractError` when a floating column among ``names`` holds ±inf.
+
+    Models are not defined on ±inf (NaN/null is the missing value they handle), so batch
+    scoring refuses such a batch and serving such a partition.
+
+    :param where: what ``data`` is, for the message ("Batch 3", "customer_features ds=…").
+    """
+    import pyarrow.compute as pc
+    import pyarrow.types as pt
+
+    infinite = {
+        name: count
+        for name in names
+        if pt.is_floating(data.schema.field(name).type)
+        and (count := pc.sum(pc.is_inf(data.column(name))).as_py() or 0)
+    }
+    if infinite:
+        shown = (f"{name} ({count} rows)" for name, count in infinite.items())
+        raise ContractError(
+            f"{where} has infinite values in {len(infinite)} feature column(s): "
+            f"{format_names(infinite)} — {format_names(shown)}. Models are not defined on "
+            "±inf; fix the transform (e.g. a division by zero) or replace them with nulls "
+            "upstream."
+        )

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlops.checks import argument_error, check_int, check_names
+from airflow_mlops.contract import check_finite
 from airflow_mlops.exceptions import ArgumentError, ContractError, ScoringError, format_names
 from airflow_mlops.models.artifacts import dump_model, load_model
 from airflow_mlops.models.records import ModelOutput
@@ -171,9 +172,6 @@ def _check_batch(
     batch: pa.RecordBatch, feature_names: list[str], entity_key: str, index: int
 ) -> None:
     """Raise :class:`ContractError` for absent columns or infinite feature values."""
-    import pyarrow.compute as pc
-    import pyarrow.types as pt
-
     names = set(batch.schema.names)
     missing = [n for n in dict.fromkeys([*feature_names, entity_key]) if n not in names]
     if missing:
@@ -183,20 +181,7 @@ def _check_batch(
             "check_model_inputs).",
             missing_columns=missing,
         )
-    infinite = {
-        name: count
-        for name in feature_names
-        if pt.is_floating(batch.schema.field(name).type)
-        and (count := pc.sum(pc.is_inf(batch.column(name))).as_py() or 0)
-    }
-    if infinite:
-        shown = (f"{name} ({count} rows)" for name, count in infinite.items())
-        raise ContractError(
-            f"Batch {index} has infinite values in {len(infinite)} feature column(s): "
-            f"{format_names(infinite)} — {format_names(shown)}. Models are not defined on "
-            "±inf; fix the transform (e.g. a division by zero) or replace them with nulls "
-            "upstream."
-        )
+    check_finite(batch, feature_names, f"Batch {index}")
 
 
 def probabilities(model: Any, features: pa.RecordBatch) -> np.ndarray:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from airflow_mlops.contract import check_finite
 from airflow_mlops.exceptions import ContractError, PartitionNotFoundError
 
 if TYPE_CHECKING:
@@ -66,7 +67,8 @@ class FeatureIndex:
         :param columns: the columns to hold (the key is added); all of them by default.
         :raises PartitionNotFoundError: when the table has no (such) partition.
         :raises ChecksumMismatchError: when a file of the version was damaged.
-        :raises ContractError: when the key column is absent, holds nulls or repeats a key.
+        :raises ContractError: when the key column is absent, holds nulls or repeats a key, or
+            a feature column holds ±inf (batch scoring refuses such a partition too).
         """
         if partition is None:
             partition = store.latest_partition(table)
@@ -86,7 +88,9 @@ class FeatureIndex:
         data = store.read_partition(
             table, partition, columns=wanted, version=manifest["version"]
         ).combine_chunks()
-        sorted_keys, order = _key_index(data, key_column, f"{table} ds={partition}")
+        where = f"{table} ds={partition}"
+        check_finite(data, [name for name in data.schema.names if name != key_column], where)
+        sorted_keys, order = _key_index(data, key_column, where)
         return cls(table, partition, manifest["version"], key_column, data, sorted_keys, order)
 
     @property

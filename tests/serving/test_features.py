@@ -89,6 +89,13 @@ def test_string_keys_are_indexed(store, publish) -> None:
             "key_column.",
             id="no-key",
         ),
+        pytest.param(
+            pa.table({"customer_id": [1, 2, 3], "x": [1.0, float("inf"), -float("inf")]}),
+            ContractError,
+            "customer_features ds=2026-01-30 has infinite values in 1 feature column(s): x "
+            "— x (2 rows). Models are not defined on ±inf",
+            id="infinite",
+        ),
     ],
 )
 def test_a_partition_that_cannot_be_indexed_is_refused(
