@@ -78,6 +78,17 @@ def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         help="poll the alias and the table every S seconds and hot-swap changes (0: off)",
     )
     serve.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=2.0,
+        metavar="MS",
+        help="micro-batching: a small request waits up to MS for others to share its model call "
+        "(0: off)",
+    )
+    serve.add_argument(
+        "--max-batch-rows", type=int, default=256, metavar="N", help="rows in one batched call"
+    )
+    serve.add_argument(
         "--access-log",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -91,8 +102,8 @@ def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
 def run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace, root: str) -> None:
     """Load the model and serve until SIGTERM/SIGINT; errors of this package propagate.
 
-    :raises ArgumentError: an empty token file, ``--workers`` below 1, or a negative
-        ``--follow-interval``.
+    :raises ArgumentError: an empty token file, ``--workers`` or ``--max-batch-rows`` below 1,
+        or a negative ``--follow-interval`` or ``--batch-wait-ms``.
     """
     if not args.registry:
         parser.error(f"no registry root: pass serve --registry or set ${REGISTRY_ENV}")
@@ -101,6 +112,14 @@ def run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace, root: s
     if not args.follow_interval >= 0:
         raise ArgumentError(
             f"serve --follow-interval must be a float >= 0. Got {args.follow_interval} instead."
+        )
+    if not args.batch_wait_ms >= 0:
+        raise ArgumentError(
+            f"serve --batch-wait-ms must be a float >= 0. Got {args.batch_wait_ms} instead."
+        )
+    if args.max_batch_rows < 1:
+        raise ArgumentError(
+            f"serve --max-batch-rows must be an int >= 1. Got {args.max_batch_rows} instead."
         )
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     config = {
@@ -115,6 +134,8 @@ def run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace, root: s
         "grpc_port": args.grpc_port,
         "token_file": args.token_file,
         "follow_interval": args.follow_interval,
+        "batch_wait_ms": args.batch_wait_ms,
+        "max_batch_rows": args.max_batch_rows,
         "access_log": args.access_log,
         "open_metrics": args.open_metrics,
     }
@@ -170,6 +191,8 @@ def load_service(config: dict[str, Any]) -> ModelServer:
         feature_table=config["feature_table"],
         key_column=config["key_column"],
         partition=config["partition"],
+        batch_wait=config.get("batch_wait_ms", 0.0) / 1000,
+        max_batch_rows=config.get("max_batch_rows", 256),
     )
     service.load()
     return service

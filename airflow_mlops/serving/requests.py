@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlops.exceptions import InferenceRequestError, format_names
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     import numpy as np
     import pyarrow as pa
@@ -24,17 +24,24 @@ if TYPE_CHECKING:
     from airflow_mlops.serving.model import ServedModel
     from airflow_mlops.serving.protocol import Tensor
 
+    #: Scores checked feature rows: ``ServedModel.predict`` or a micro-batcher before it.
+    Predict = Callable[[pa.Table], tuple[np.ndarray, pa.Array]]
+
 #: The output naming, for each row whose key was looked up, why it has no score ("" if none).
 ERROR_OUTPUT = "error"
 
 
 def score_request(
-    model: ServedModel, index: FeatureIndex | None, inputs: Sequence[Tensor]
+    model: ServedModel,
+    index: FeatureIndex | None,
+    inputs: Sequence[Tensor],
+    predict: Predict | None = None,
 ) -> dict[str, list[Any]]:
     """The output columns (score, decision, error) of a request's rows, in request order.
 
     A request carrying only the key column (and the model does not read the key) is a key
     lookup in ``index``; any other is raw features, where the key is optional and ignored.
+    ``predict`` scores the checked rows (default ``model.predict``).
 
     :raises InferenceRequestError: for the problems listed in the module docstring.
     """
@@ -63,9 +70,10 @@ def score_request(
             "for every input.",
             input_name=first,
         )
+    predict = predict or model.predict
     if index is not None and lookup:
-        return _looked_up(model, index, tensors[key])
-    return _raw(model, index, tensors)
+        return _looked_up(model, index, tensors[key], predict)
+    return _raw(model, index, tensors, predict)
 
 
 def _by_name(inputs: Sequence[Tensor]) -> dict[str, Tensor]:
@@ -106,7 +114,7 @@ def _check_complete(
 
 
 def _raw(
-    model: ServedModel, index: FeatureIndex | None, tensors: dict[str, Tensor]
+    model: ServedModel, index: FeatureIndex | None, tensors: dict[str, Tensor], predict: Predict
 ) -> dict[str, list[Any]]:
     import pyarrow as pa
 
@@ -114,14 +122,16 @@ def _raw(
 
     schema = model.contract.to_arrow_schema()
     features = pa.table([tensor_to_arrow(tensors[f.name], f) for f in schema], schema=schema)
-    scores, decisions = model.predict(features)
+    scores, decisions = predict(features)
     columns: dict[str, list[Any]] = _columns(model, scores, decisions)
     if index is not None:
         columns[ERROR_OUTPUT] = [""] * features.num_rows
     return columns
 
 
-def _looked_up(model: ServedModel, index: FeatureIndex, keys: Tensor) -> dict[str, list[Any]]:
+def _looked_up(
+    model: ServedModel, index: FeatureIndex, keys: Tensor, predict: Predict
+) -> dict[str, list[Any]]:
     import numpy as np
     import pyarrow as pa
 
@@ -135,7 +145,7 @@ def _looked_up(model: ServedModel, index: FeatureIndex, keys: Tensor) -> dict[st
     decisions: list[Any] = [""] * len(wanted)
     if len(found):
         present = rows.take(pa.array(found))
-        found_scores, found_decisions = model.predict(present)
+        found_scores, found_decisions = predict(present)
         scores[found] = found_scores
         for position, decision in zip(found, found_decisions.to_pylist(), strict=True):
             decisions[position] = decision

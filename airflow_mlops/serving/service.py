@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from airflow_mlops.exceptions import (
@@ -83,6 +84,10 @@ class ModelServer:
         serves raw features only.
     :param key_column: the table's key column (default: the model's ``entity_key``).
     :param partition: the partition to serve (default: the latest published one).
+    :param batch_wait: micro-batching: the longest (seconds) a small request's rows wait to
+        be scored in one model call with concurrent requests' (0: off, each request alone).
+    :param max_batch_rows: the most rows one batched model call scores.
+    :raises ValueError: a negative ``batch_wait`` or ``max_batch_rows`` below 1.
 
     .. code-block:: python
 
@@ -102,7 +107,11 @@ class ModelServer:
         feature_table: str | None = None,
         key_column: str | None = None,
         partition: str | None = None,
+        batch_wait: float = 0.0,
+        max_batch_rows: int = 256,
     ) -> None:
+        from airflow_mlops.serving.batching import Batcher
+
         self.store = store
         self.registry = registry
         self.model_name = model_name
@@ -118,6 +127,10 @@ class ModelServer:
         self.last_refusal: Refusal | None = None
         self._refused: Source | None = None
         self._follower: Follower | None = None
+        if not batch_wait >= 0:
+            raise ValueError(f"batch_wait must be a float >= 0. Got {batch_wait} instead.")
+        #: the micro-batcher, ``None`` when off
+        self.batcher = Batcher(batch_wait, max_batch_rows) if batch_wait > 0 else None
 
     # -- loading -------------------------------------------------------------------------
 
@@ -217,6 +230,7 @@ class ModelServer:
             "swaps": self.swaps,
             "refusals": self.refusals,
             "last_refusal": self.last_refusal,
+            "batching": self.batcher.describe() if self.batcher is not None else None,
         }
         if state is None:
             return {"ready": False, "model": self.model_name, "alias": self.alias, **swaps}
@@ -342,7 +356,9 @@ class ModelServer:
                 f"{format_names(available)}: request those, or omit 'outputs' for all.",
                 input_name=unknown[0],
             )
-        columns = score_request(state.model, state.index, request.inputs)
+        batcher, model = self.batcher, state.model
+        predict = None if batcher is None else partial(batcher.predict, model)
+        columns = score_request(model, state.index, request.inputs, predict)
         outputs = tuple(
             Tensor(output, available[output], (len(columns[output]),), columns[output])
             for output in dict.fromkeys(wanted)
