@@ -107,38 +107,9 @@ def run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace, root: s
     """
     if not args.registry:
         parser.error(f"no registry root: pass serve --registry or set ${REGISTRY_ENV}")
-    if args.workers < 1:
-        raise ArgumentError(f"serve --workers must be an int >= 1. Got {args.workers} instead.")
-    if not args.follow_interval >= 0:
-        raise ArgumentError(
-            f"serve --follow-interval must be a float >= 0. Got {args.follow_interval} instead."
-        )
-    if not args.batch_wait_ms >= 0:
-        raise ArgumentError(
-            f"serve --batch-wait-ms must be a float >= 0. Got {args.batch_wait_ms} instead."
-        )
-    if args.max_batch_rows < 1:
-        raise ArgumentError(
-            f"serve --max-batch-rows must be an int >= 1. Got {args.max_batch_rows} instead."
-        )
+    _check_numbers(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    config = {
-        "root": root,
-        "registry": args.registry,
-        "model": args.model,
-        "alias": args.alias,
-        "feature_table": args.feature_table,
-        "key_column": args.key_column,
-        "partition": args.partition,
-        "host": args.host,
-        "grpc_port": args.grpc_port,
-        "token_file": args.token_file,
-        "follow_interval": args.follow_interval,
-        "batch_wait_ms": args.batch_wait_ms,
-        "max_batch_rows": args.max_batch_rows,
-        "access_log": args.access_log,
-        "open_metrics": args.open_metrics,
-    }
+    config = _config(args, root)
     service = load_service(config)  # in the parent too: a bad model fails here, once
     token = read_token(args.token_file)
     version = ",".join(service.model_metadata(args.model).versions)
@@ -169,6 +140,45 @@ def run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace, root: s
         port=args.http_port,
         workers=args.workers,
     )
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """:raises ArgumentError: a worker count, interval, wait or batch size out of range."""
+    if args.workers < 1:
+        raise ArgumentError(f"serve --workers must be an int >= 1. Got {args.workers} instead.")
+    if not args.follow_interval >= 0:
+        raise ArgumentError(
+            f"serve --follow-interval must be a float >= 0. Got {args.follow_interval} instead."
+        )
+    if not args.batch_wait_ms >= 0:
+        raise ArgumentError(
+            f"serve --batch-wait-ms must be a float >= 0. Got {args.batch_wait_ms} instead."
+        )
+    if args.max_batch_rows < 1:
+        raise ArgumentError(
+            f"serve --max-batch-rows must be an int >= 1. Got {args.max_batch_rows} instead."
+        )
+
+
+def _config(args: argparse.Namespace, root: str) -> dict[str, Any]:
+    """What a server process needs to load and serve (JSON: passed on to worker processes)."""
+    return {
+        "root": root,
+        "registry": args.registry,
+        "model": args.model,
+        "alias": args.alias,
+        "feature_table": args.feature_table,
+        "key_column": args.key_column,
+        "partition": args.partition,
+        "host": args.host,
+        "grpc_port": args.grpc_port,
+        "token_file": args.token_file,
+        "follow_interval": args.follow_interval,
+        "batch_wait_ms": args.batch_wait_ms,
+        "max_batch_rows": args.max_batch_rows,
+        "access_log": args.access_log,
+        "open_metrics": args.open_metrics,
+    }
 
 
 def worker_app() -> FastAPI:
