@@ -261,6 +261,21 @@ class ServerStateCollector:
             count = state.get(key)
             if isinstance(count, int):
                 yield CounterMetricFamily(f"{PREFIX}{key}", text, value=count)
+        batching = state.get("batching")
+        if isinstance(batching, dict):  # micro-batching is on
+            yield CounterMetricFamily(
+                f"{PREFIX}batch_calls", "Model calls made by the batcher.", value=batching["calls"]
+            )
+            yield CounterMetricFamily(
+                f"{PREFIX}batched_requests",
+                "Requests the batcher served.",
+                value=batching["requests"],
+            )
+            yield GaugeMetricFamily(
+                f"{PREFIX}batch_largest_requests",
+                "The most requests one model call has served.",
+                value=batching["largest"],
+            )
 
 
 class RequestObserver:

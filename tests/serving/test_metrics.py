@@ -79,6 +79,7 @@ class DescribedService(FakeService):
             },
             "swaps": 3,
             "refusals": 1,
+            "batching": {"wait_ms": 2.0, "max_rows": 256, "calls": 4, "requests": 9, "largest": 3},
         }
 
 
@@ -125,6 +126,9 @@ def test_the_server_state_comes_from_describe_at_scrape_time(client):
     assert value(text, "airflow_mlops_serving_feature_rows") == 12_000
     assert value(text, "airflow_mlops_serving_swaps_total") == 3
     assert value(text, "airflow_mlops_serving_refusals_total") == 1
+    assert value(text, "airflow_mlops_serving_batch_calls_total") == 4
+    assert value(text, "airflow_mlops_serving_batched_requests_total") == 9
+    assert value(text, "airflow_mlops_serving_batch_largest_requests") == 3
 
 
 def test_a_failing_describe_leaves_its_metrics_out_not_the_scrape(caplog):
