@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlops.contract import FeatureContract
@@ -88,6 +89,11 @@ class ServedModel:
         summary = {"requested": runtime, **runtime_summary(check)}
         scorer = self.scorer if compiled is None else compiled
         return dataclasses.replace(self, scorer=scorer, runtime=summary)
+
+    @cached_property
+    def input_schema(self) -> pa.Schema:
+        """The input contract as an Arrow schema, built once (requests are checked against it)."""
+        return self.contract.to_arrow_schema()
 
     def predict(self, features: pa.Table) -> tuple[np.ndarray, pa.Array]:
         """``(P(class 1) as float64, decisions)`` for each row of ``features``.

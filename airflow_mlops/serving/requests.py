@@ -120,7 +120,7 @@ def _raw(
 
     from airflow_mlops.serving.inputs import tensor_to_arrow
 
-    schema = model.contract.to_arrow_schema()
+    schema = model.input_schema
     features = pa.table([tensor_to_arrow(tensors[f.name], f) for f in schema], schema=schema)
     scores, decisions = predict(features)
     columns: dict[str, list[Any]] = _columns(model, scores, decisions)

@@ -244,7 +244,7 @@ class ModelServer:
         from airflow_mlops.serving.model import ServedModel
 
         model = ServedModel.load(self.registry, self.model_name, alias=self.alias)
-        for field in model.contract.to_arrow_schema():
+        for field in model.input_schema:
             oip_datatype(field.type)  # refuse, at load, inputs the protocol cannot carry
         index = None
         if self.feature_table is not None:
@@ -318,10 +318,7 @@ class ModelServer:
 
         state = self._serving(name, version)
         model = state.model
-        inputs = [
-            TensorMetadata(f.name, oip_datatype(f.type), (-1,))
-            for f in model.contract.to_arrow_schema()
-        ]
+        inputs = [TensorMetadata(f.name, oip_datatype(f.type), (-1,)) for f in model.input_schema]
         if state.index is not None and state.key_column not in model.contract.names:
             key_type = oip_datatype(state.index.key_type)
             inputs.append(TensorMetadata(state.key_column, key_type, (-1,)))
