@@ -25,16 +25,21 @@ from airflow_mlops.serving.protocol import (
 if TYPE_CHECKING:
     from airflow_mlops.serving.features import FeatureIndex
     from airflow_mlops.serving.inputs import MAX_ROWS_PER_REQUEST
+    from airflow_mlops.serving.log import SegmentWriter
     from airflow_mlops.serving.model import ServedModel
-    from airflow_mlops.serving.service import ModelServer, ServingState
+    from airflow_mlops.serving.service import ModelServer
+    from airflow_mlops.serving.shadow import OnlineShadow
+    from airflow_mlops.serving.state import ServingState
 
 #: public name → the module defining it, imported on first use
 _LAZY = {
     "FeatureIndex": "airflow_mlops.serving.features",
     "MAX_ROWS_PER_REQUEST": "airflow_mlops.serving.inputs",
     "ModelServer": "airflow_mlops.serving.service",
+    "OnlineShadow": "airflow_mlops.serving.shadow",
+    "SegmentWriter": "airflow_mlops.serving.log",
     "ServedModel": "airflow_mlops.serving.model",
-    "ServingState": "airflow_mlops.serving.service",
+    "ServingState": "airflow_mlops.serving.state",
 }
 
 
@@ -54,7 +59,9 @@ __all__ = [
     "InferenceService",
     "ModelMetadata",
     "ModelServer",
+    "OnlineShadow",
     "ServedModel",
+    "SegmentWriter",
     "ServerMetadata",
     "ServingState",
     "Tensor",

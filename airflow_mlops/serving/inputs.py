@@ -176,6 +176,15 @@ def _text(value: object) -> str | None:
     raise TypeError(f"{value!r} is not a string")
 
 
+def key_field(tensor: Tensor) -> pa.Field:
+    """The field an entity-key tensor is read as when no table fixes the key's type: its
+    datatype's Arrow type (``BYTES`` as strings)."""
+    import pyarrow as pa
+
+    datatype = tensor.datatype.upper()
+    return pa.field(tensor.name, pa.string() if datatype == "BYTES" else _arrow_type(datatype))
+
+
 def _arrow_type(datatype: str) -> pa.DataType:
     import pyarrow as pa
 

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
     from airflow_mlops.models.records import ModelRecord
     from airflow_mlops.models.registry import ModelRegistry
+    from airflow_mlops.serving.features import FeatureIndex
+    from airflow_mlops.store.feature_store import FeatureStore
 
 
 @dataclass(frozen=True)
@@ -123,3 +125,47 @@ class ServedModel:
             "sha256": self.record["sha256"],
             "runtime": self.runtime["name"],
         }
+
+
+def load_verified(
+    registry: ModelRegistry,
+    name: str,
+    alias: str,
+    store: FeatureStore | None,
+    index: FeatureIndex | None,
+    *,
+    runtime: str = "auto",
+) -> ServedModel:
+    """``alias`` of ``name``, loaded checksum-verified, with ``runtime`` chosen as
+    :meth:`ServedModel.with_runtime` chooses it, checked on :func:`check_rows` (see
+    :meth:`ServedModel.load`'s errors)."""
+    model = ServedModel.load(registry, name, alias=alias)
+    return model.with_runtime(check_rows(model, store, index), runtime=runtime)
+
+
+def check_rows(
+    model: ServedModel, store: FeatureStore | None, index: FeatureIndex | None
+) -> Callable[[], pd.DataFrame]:
+    """The compiled runtime's check rows: the served partition's first rows (batch scoring
+    checks on the scored partition's), else the model's training partition's, else none
+    (``compile_tree_model`` then keeps scikit-learn)."""
+    from airflow_mlops.models.accelerate import CHECK_ROWS
+
+    names = model.contract.names
+
+    def rows() -> pd.DataFrame:
+        import pandas as pd
+
+        if index is not None and all(name in index.data.column_names for name in names):
+            return index.data.slice(0, CHECK_ROWS).select(names).to_pandas()
+        training = model.record["training_data"]
+        table, partitions = training.get("table"), training.get("partitions") or [None]
+        if store is None or not table or partitions[0] not in store.list_partitions(table):
+            return pd.DataFrame(columns=names)
+        batches = store.iter_partition_batches(
+            table, partitions[0], columns=names, batch_size=CHECK_ROWS
+        )
+        first = next(iter(batches), None)
+        return pd.DataFrame(columns=names) if first is None else first.to_pandas()
+
+    return rows

@@ -10,6 +10,7 @@ counts, then each input's datatype and values
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlops.exceptions import InferenceRequestError, format_names
@@ -31,13 +32,30 @@ if TYPE_CHECKING:
 ERROR_OUTPUT = "error"
 
 
+@dataclass(frozen=True)
+class ScoredRequest:
+    """A request's rows, scored, in request order.
+
+    :param columns: output name → one value per row (score, decision and, with a feature
+        table, error).
+    :param features: the model's input columns as scored (all-null rows for keys not
+        found), for the serving log and the shadow challenger.
+    :param keys: the entity key of each row, when the request carried or looked it up.
+    """
+
+    columns: dict[str, list[Any]]
+    features: pa.Table
+    keys: pa.Array | None
+
+
 def score_request(
     model: ServedModel,
     index: FeatureIndex | None,
     inputs: Sequence[Tensor],
     predict: Predict | None = None,
-) -> dict[str, list[Any]]:
-    """The output columns (score, decision, error) of a request's rows, in request order.
+) -> ScoredRequest:
+    """The outputs (score, decision, error) of a request's rows, in request order, with
+    the features they were scored on.
 
     A request carrying only the key column (and the model does not read the key) is a key
     lookup in ``index``; any other is raw features, where the key is optional and ignored.
@@ -115,7 +133,7 @@ def _check_complete(
 
 def _raw(
     model: ServedModel, index: FeatureIndex | None, tensors: dict[str, Tensor], predict: Predict
-) -> dict[str, list[Any]]:
+) -> ScoredRequest:
     import pyarrow as pa
 
     from airflow_mlops.serving.inputs import tensor_to_arrow
@@ -126,12 +144,31 @@ def _raw(
     columns: dict[str, list[Any]] = _columns(model, scores, decisions)
     if index is not None:
         columns[ERROR_OUTPUT] = [""] * features.num_rows
-    return columns
+    return ScoredRequest(columns, features, _raw_keys(model, index, tensors, features))
+
+
+def _raw_keys(
+    model: ServedModel, index: FeatureIndex | None, tensors: dict[str, Tensor], features: pa.Table
+) -> pa.Array | None:
+    """The entity keys a raw-features request carried (an input of the model or an extra
+    input the model ignores), else None."""
+    import pyarrow as pa
+
+    from airflow_mlops.serving.inputs import key_field, tensor_to_arrow
+
+    key = index.key_column if index is not None else model.output.entity_key
+    if key in model.contract.names:
+        return features.column(key).combine_chunks()
+    tensor = tensors.get(key)
+    if tensor is None:
+        return None
+    field = pa.field(key, index.key_type) if index is not None else key_field(tensor)
+    return tensor_to_arrow(tensor, field)
 
 
 def _looked_up(
     model: ServedModel, index: FeatureIndex, keys: Tensor, predict: Predict
-) -> dict[str, list[Any]]:
+) -> ScoredRequest:
     import numpy as np
     import pyarrow as pa
 
@@ -155,11 +192,12 @@ def _looked_up(
         for key, absent in zip(wanted.to_pylist(), missing.tolist(), strict=True)
     ]
     output = model.output
-    return {
+    columns = {
         output.score_column: scores.tolist(),
         output.decision_column: decisions,
         ERROR_OUTPUT: errors,
     }
+    return ScoredRequest(columns, rows.select(model.contract.names), wanted)
 
 
 def _columns(model: ServedModel, scores: np.ndarray, decisions: pa.Array) -> dict[str, list[Any]]:

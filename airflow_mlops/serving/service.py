@@ -6,7 +6,10 @@ entity key, whose features are looked up in the served partition of the feature 
 key that is not there gets NaN/empty outputs and a message in the ``error`` output for its
 row, never an exception — even when no key of the request is found, so that one row and
 many rows are answered alike. What is served (model and partition) is one immutable
-:class:`ServingState`, replaced in one assignment: a request keeps the state it started with.
+:class:`~airflow_mlops.serving.state.ServingState`, replaced in one assignment: a request
+keeps the state it started with. Answered requests go to the serving log and the shadow
+challenger off the request path (:mod:`~airflow_mlops.serving.log`,
+:mod:`~airflow_mlops.serving.shadow`).
 
 Hot swap: :meth:`ModelServer.start_following` polls the alias and the table's latest
 published version on a background thread; a change is loaded and verified there, off the
@@ -16,7 +19,7 @@ request path, then swapped in — or refused, the old state kept and the refusal
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
@@ -39,37 +42,17 @@ from airflow_mlops.serving.protocol import (
 from airflow_mlops.serving.requests import ERROR_OUTPUT, score_request
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    import pandas as pd
-
     from airflow_mlops.models.registry import ModelRegistry
-    from airflow_mlops.serving.features import FeatureIndex
     from airflow_mlops.serving.follow import Follower, Refusal, Source
+    from airflow_mlops.serving.log import SegmentWriter
     from airflow_mlops.serving.model import ServedModel
     from airflow_mlops.serving.protocol import InferenceRequest
+    from airflow_mlops.serving.requests import ScoredRequest
+    from airflow_mlops.serving.shadow import OnlineShadow
+    from airflow_mlops.serving.state import ServingState
     from airflow_mlops.store.feature_store import FeatureStore
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ServingState:
-    """What is served: the verified model and, for key lookups, the feature partition."""
-
-    model: ServedModel
-    index: FeatureIndex | None
-
-    @property
-    def key_column(self) -> str:
-        return self.index.key_column if self.index is not None else self.model.output.entity_key
-
-    @property
-    def source(self) -> Source:
-        index = self.index
-        if index is None:
-            return (self.model.version, None, None)
-        return (self.model.version, index.partition, index.version)
 
 
 class ModelServer:
@@ -87,7 +70,15 @@ class ModelServer:
     :param batch_wait: micro-batching: the longest (seconds) a small request's rows wait to
         be scored in one model call with concurrent requests' (0: off, each request alone).
     :param max_batch_rows: the most rows one batched model call scores.
+    :param serving_log: where answered rows (and shadow comparisons) are logged, off the
+        request path (:class:`~airflow_mlops.serving.log.SegmentWriter` on the store's logs);
+        ``None``: not logged.
+    :param shadow_alias: a challenger alias to shadow-score a sample of the served rows
+        (:class:`~airflow_mlops.serving.shadow.OnlineShadow`); ``None``: no shadow.
+    :param shadow_fraction: share of entity keys shadowed (batch shadow scoring's hash).
+    :param shadow_seed: the hash's seed (batch shadow scoring's).
     :raises ValueError: a negative ``batch_wait`` or ``max_batch_rows`` below 1.
+    :raises ArgumentError: a shadow fraction or seed out of range.
 
     .. code-block:: python
 
@@ -109,8 +100,13 @@ class ModelServer:
         partition: str | None = None,
         batch_wait: float = 0.0,
         max_batch_rows: int = 256,
+        serving_log: SegmentWriter | None = None,
+        shadow_alias: str | None = None,
+        shadow_fraction: float = 1.0,
+        shadow_seed: int = 0,
     ) -> None:
         from airflow_mlops.serving.batching import Batcher
+        from airflow_mlops.serving.shadow import OnlineShadow
 
         self.store = store
         self.registry = registry
@@ -131,6 +127,19 @@ class ModelServer:
             raise ValueError(f"batch_wait must be a float >= 0. Got {batch_wait} instead.")
         #: the micro-batcher, ``None`` when off
         self.batcher = Batcher(batch_wait, max_batch_rows) if batch_wait > 0 else None
+        #: the serving log's writer and the shadow challenger, ``None`` when off
+        self.serving_log = serving_log
+        self.shadow: OnlineShadow | None = None
+        if shadow_alias is not None:
+            self.shadow = OnlineShadow(
+                registry,
+                model_name,
+                self._load_challenger,
+                sink=serving_log,
+                alias=shadow_alias,
+                fraction=shadow_fraction,
+                seed=shadow_seed,
+            )
 
     # -- loading -------------------------------------------------------------------------
 
@@ -146,6 +155,9 @@ class ModelServer:
         state = self._load_state()
         self.state = state
         _log.info("Serving %s", self.describe())
+        for worker in (self.serving_log, self.shadow):
+            if worker is not None:
+                worker.start()
         return state
 
     def reload(self) -> bool:
@@ -182,10 +194,15 @@ class ModelServer:
         _log.info("Following %s alias %r every %.1f s", self.model_name, self.alias, interval)
 
     def stop(self) -> None:
-        """Stop following (a poll in progress finishes first); serving goes on."""
+        """Stop following (a poll in progress finishes first), the shadow challenger and the
+        serving log (what it holds is written first); answering requests goes on."""
         if self._follower is not None:
             self._follower.stop()
             self._follower = None
+        if self.shadow is not None:
+            self.shadow.stop()
+        if self.serving_log is not None:
+            self.serving_log.close()
 
     def _swap(self, source: Source | None) -> bool:
         try:
@@ -212,14 +229,11 @@ class ModelServer:
         return True
 
     def _polled_source(self) -> Source:
-        version = self.registry.resolve(self.model_name, self.alias)
-        if self.feature_table is None:
-            return (version, None, None)
-        store = self._require_store()
-        partition = self.partition or store.latest_partition(self.feature_table)
-        if partition is None:
-            return (version, None, None)
-        return (version, partition, store.manifest(self.feature_table, partition)["version"])
+        from airflow_mlops.serving.state import poll_source
+
+        store = self._require_store() if self.feature_table is not None else None
+        table, partition = self.feature_table, self.partition
+        return poll_source(store, self.registry, self.model_name, self.alias, table, partition)
 
     def describe(self) -> dict[str, object]:
         """What is served (model, runtime, partition), whether it is followed, how many swaps
@@ -231,6 +245,8 @@ class ModelServer:
             "refusals": self.refusals,
             "last_refusal": self.last_refusal,
             "batching": self.batcher.describe() if self.batcher is not None else None,
+            "serving_log": self.serving_log.describe() if self.serving_log is not None else None,
+            "shadow": self.shadow.describe() if self.shadow is not None else None,
         }
         if state is None:
             return {"ready": False, "model": self.model_name, "alias": self.alias, **swaps}
@@ -238,54 +254,20 @@ class ModelServer:
         return {"ready": True, "model": state.model.describe(), "features": features, **swaps}
 
     def _load_state(self) -> ServingState:
-        from airflow_mlops.scoring.batches import check_model_inputs
-        from airflow_mlops.serving.features import FeatureIndex
-        from airflow_mlops.serving.inputs import oip_datatype
-        from airflow_mlops.serving.model import ServedModel
+        from airflow_mlops.serving.state import load_state
 
-        model = ServedModel.load(self.registry, self.model_name, alias=self.alias)
-        for field in model.input_schema:
-            oip_datatype(field.type)  # refuse, at load, inputs the protocol cannot carry
-        index = None
-        if self.feature_table is not None:
-            key = self.key_column or model.output.entity_key
-            index = FeatureIndex.load(
-                self._require_store(),
-                self.feature_table,
-                key,
-                partition=self.partition,
-                columns=model.contract.names,
-            )
-            check_model_inputs(index.data.schema, model.contract, entity_key=key)
-        return ServingState(model.with_runtime(self._check_rows(model, index)), index)
+        store = self._require_store() if self.feature_table is not None else self.store
+        table, key, partition = self.feature_table, self.key_column, self.partition
+        return load_state(store, self.registry, self.model_name, self.alias, table, key, partition)
 
-    def _check_rows(
-        self, model: ServedModel, index: FeatureIndex | None
-    ) -> Callable[[], pd.DataFrame]:
-        """The compiled runtime's check rows: the served partition's first rows (batch
-        scoring checks on the scored partition's), else the model's training partition's."""
-        from airflow_mlops.models.accelerate import CHECK_ROWS
+    def _load_challenger(self, alias: str) -> ServedModel:
+        from airflow_mlops.serving.model import load_verified
 
-        names = model.contract.names
-
-        def rows() -> pd.DataFrame:
-            import pandas as pd
-
-            if index is not None:
-                return index.data.slice(0, CHECK_ROWS).select(names).to_pandas()
-            training = model.record["training_data"]
-            table, partitions = training.get("table"), training.get("partitions") or [None]
-            store = self.store
-            if store is None or not table or partitions[0] not in store.list_partitions(table):
-                return pd.DataFrame(columns=names)  # compile_tree_model then keeps scikit-learn
-            assert store is not None
-            batches = store.iter_partition_batches(
-                table, partitions[0], columns=names, batch_size=CHECK_ROWS
-            )
-            first = next(iter(batches), None)
-            return pd.DataFrame(columns=names) if first is None else first.to_pandas()
-
-        return rows
+        state = self.state
+        index = state.index if state is not None else None
+        # scikit-learn, as batch shadow scoring runs the challenger: the same rows score alike
+        store = self.store
+        return load_verified(self.registry, self.model_name, alias, store, index, runtime="sklearn")
 
     def _require_store(self) -> FeatureStore:
         if self.store is None:
@@ -355,12 +337,33 @@ class ModelServer:
             )
         batcher, model = self.batcher, state.model
         predict = None if batcher is None else partial(batcher.predict, model)
-        columns = score_request(model, state.index, request.inputs, predict)
+        served_at, started = datetime.now(UTC), time.perf_counter()
+        scored = score_request(model, state.index, request.inputs, predict)
+        columns = scored.columns
+        if self.serving_log is not None or self.shadow is not None:
+            self._observe(state, request, scored, served_at, time.perf_counter() - started)
         outputs = tuple(
             Tensor(output, available[output], (len(columns[output]),), columns[output])
             for output in dict.fromkeys(wanted)
         )
         return InferenceResponse(state.model.name, state.model.version, outputs, id=request.id)
+
+    def _observe(
+        self,
+        state: ServingState,
+        request: InferenceRequest,
+        scored: ScoredRequest,
+        served_at: datetime,
+        seconds: float,
+    ) -> None:
+        """Hand the answered request to the serving log and the shadow (neither waits)."""
+        from airflow_mlops.serving.log import ServedRequest, requests_log
+
+        served = ServedRequest.answered(state, request.id, scored, served_at, seconds)
+        if self.serving_log is not None:
+            self.serving_log.append(requests_log(state.model.name), served)
+        if self.shadow is not None:
+            self.shadow.submit(served)
 
     def _serving(self, name: str, version: str | None) -> ServingState:
         state = self.state

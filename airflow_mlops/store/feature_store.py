@@ -50,6 +50,7 @@ from airflow_mlops.store.refs import (
     published,
     require_ref,
 )
+from airflow_mlops.store.segments import StoreLogs
 from airflow_mlops.store.sidecars import read_sidecar, sidecar_uri, write_sidecar
 from airflow_mlops.store.staging import clean_staging, staging_path
 
@@ -232,6 +233,11 @@ class FeatureStore:
         """Delete staged run directories not written for ``older_than``; returns them
         (:func:`~airflow_mlops.store.staging.clean_staging`)."""
         return clean_staging(self._layout, older_than, now=now)
+
+    @property
+    def logs(self) -> StoreLogs:
+        """The store's append-only logs (:mod:`~airflow_mlops.store.segments`)."""
+        return StoreLogs(self._layout)
 
     def write_sidecar(
         self, table: str, name: str, payload: bytes, *, partition: str | None = None

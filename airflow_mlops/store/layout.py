@@ -2,7 +2,8 @@
 
 The layout under ``<root>/<table>/`` is drawn in :mod:`airflow_mlops.store.feature_store`;
 :class:`StoreLayout` is its one spelling, shared by the publish, commit, read, staging and
-sidecar code. ``<root>/_staging/`` is the staging area, so no table may be called that.
+sidecar code. ``<root>/_staging/`` is the staging area and ``<root>/_logs/`` holds
+append-only logs (:mod:`airflow_mlops.store.segments`), so no table may be called either.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 
 STAGING_DIR = "_staging"
 """The staging area's directory under the root (a reserved table name)."""
+LOGS_DIR = "_logs"
+"""The append-only logs' directory under the root (a reserved table name)."""
+RESERVED = frozenset({STAGING_DIR, LOGS_DIR})
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MANIFEST_FILE = "_manifest.json"
 PARTITION_COLUMN = "ds"
@@ -25,11 +29,12 @@ PARTITION_COLUMN = "ds"
 
 def validate_table_name(value: object) -> str:
     """``value`` if it is a valid table name, else :class:`TableNameError`."""
-    if isinstance(value, str) and TABLE_NAME.match(value) and value != STAGING_DIR:
+    if isinstance(value, str) and TABLE_NAME.match(value) and value not in RESERVED:
         return value
     raise TableNameError(
         "A feature table name must start with a letter or underscore and contain only "
-        f"letters, digits and underscores (at most 128 characters; {STAGING_DIR!r} is reserved). "
+        f"letters, digits and underscores (at most 128 characters; {STAGING_DIR!r} and "
+        f"{LOGS_DIR!r} are reserved). "
         f"Got {shown_value(value, limit=200)} instead."
     )
 

@@ -27,7 +27,7 @@ from airflow_mlops.io.durable import (
     swap_symlink,
     write_atomic,
 )
-from airflow_mlops.store.layout import STAGING_DIR, TABLE_NAME, ref_name, view_name
+from airflow_mlops.store.layout import RESERVED, TABLE_NAME, ref_name, view_name
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -165,7 +165,7 @@ def list_tables(layout: StoreLayout) -> list[str]:
         info.base_name
         for info in list_dir(layout.filesystem, layout.root)
         if info.type == pafs.FileType.Directory
-        and info.base_name != STAGING_DIR
+        and info.base_name not in RESERVED
         and TABLE_NAME.match(info.base_name)
         and list_partitions(layout, info.base_name)
     )

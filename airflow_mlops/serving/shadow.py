@@ -1,0 +1,245 @@
+"""Online shadow traffic: the challenger scores a sample of served rows, off the request path.
+
+The sample is batch shadow scoring's (:func:`~airflow_mlops.scoring.shadow.shadow_mask`:
+the same seeded hash of the entity key and the same fraction choose the same customers),
+so an online comparison and a nightly one look at the same people. Rows without a key
+(a raw-features request that does not send it) and rows whose key was not found are never
+shadowed.
+
+The request path only offers each answered request to a bounded queue: when the challenger
+is slow, hangs or the queue is full, the request is dropped from the shadow and counted,
+and the champion's response is never delayed. One thread follows the challenger alias
+(loading a new version checksum-verified, refusing a damaged one), scores the sampled rows
+and appends the comparison to the shadow log (:func:`~airflow_mlops.serving.log.shadow_log`).
+A challenger that raises is counted and logged; serving goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_mlops.checks import check_int, check_number
+from airflow_mlops.exceptions import ModelNotFoundError
+from airflow_mlops.serving.log import request_columns, shadow_log
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy as np
+    import pyarrow as pa
+
+    from airflow_mlops.models.registry import ModelRegistry
+    from airflow_mlops.serving.log import SegmentWriter, ServedRequest
+    from airflow_mlops.serving.model import ServedModel
+
+_log = logging.getLogger(__name__)
+_STOP = object()
+
+
+@dataclass(frozen=True)
+class ShadowRecord:
+    """The challenger's outputs for the sampled rows of one served request.
+
+    :param served: the champion's request; :param positions: the sampled rows' positions.
+    :param challenger_version: the challenger version that scored them.
+    :param scores: its ``P(class 1)``; :param decisions: its decisions.
+    :param seconds: its model call's time for these rows.
+    """
+
+    served: ServedRequest
+    positions: np.ndarray
+    challenger_version: str
+    scores: np.ndarray
+    decisions: pa.Array
+    seconds: float
+
+    @property
+    def rows(self) -> int:
+        return len(self.positions)
+
+    def to_batch(self) -> pa.RecordBatch:
+        """Time, request id, row, key, both versions, scores, decisions and latencies (ms)."""
+        import pyarrow as pa
+
+        served, n = self.served, len(self.positions)
+        take = pa.array(self.positions, pa.int64())
+        output = served.output
+        columns = request_columns(served.served_at, served.request_id, n)
+        columns["row"] = pa.array(self.positions, pa.int32())
+        assert served.keys is not None  # unkeyed rows are never sampled
+        columns[served.key_column] = served.keys.take(take)
+        champion_scores = pa.array(served.outputs[output.score_column], pa.float64())
+        champion_decisions = pa.array(served.outputs[output.decision_column], pa.string())
+        columns.update(
+            champion_version=pa.array([served.model_version] * n, pa.string()),
+            challenger_version=pa.array([self.challenger_version] * n, pa.string()),
+            champion_score=champion_scores.take(take),
+            challenger_score=pa.array(self.scores, pa.float64()),
+            champion_decision=champion_decisions.take(take),
+            challenger_decision=self.decisions.cast(pa.string()),
+            champion_latency_ms=pa.array([served.seconds * 1e3] * n, pa.float64()),
+            challenger_latency_ms=pa.array([self.seconds * 1e3] * n, pa.float64()),
+        )
+        return pa.RecordBatch.from_pydict(columns)
+
+
+class OnlineShadow:
+    """A challenger alias scoring a hash sample of served rows on its own thread.
+
+    :param registry: the model registry; :param model_name: the served model's name.
+    :param load: loads ``alias`` as a verified :class:`ServedModel` with its runtime chosen
+        (the server's own loader, so the challenger runs as batch scoring would run it).
+    :param sink: the serving log the comparisons are appended to (``None``: counted only).
+    :param alias: the challenger's alias.
+    :param fraction: share of entity keys shadowed, in ``[0, 1]`` (as batch shadow scoring).
+    :param seed: the key hash's seed (as batch shadow scoring).
+    :param max_queue: served requests waiting for the challenger; more are dropped.
+    :param poll_interval: seconds between checks of where the alias points.
+    :raises ArgumentError: for a fraction, seed or bound out of range.
+    """
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        model_name: str,
+        load: Callable[[str], ServedModel],
+        *,
+        sink: SegmentWriter | None,
+        alias: str = "challenger",
+        fraction: float = 1.0,
+        seed: int = 0,
+        max_queue: int = 1_000,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.registry, self.model_name, self.alias = registry, model_name, alias
+        self._load, self.sink = load, sink
+        self.fraction = check_number(fraction, "fraction", "OnlineShadow", low=0.0, high=1.0)
+        self.seed = check_int(seed, "seed", "OnlineShadow", min_value=0)
+        self.poll_interval = check_number(
+            poll_interval, "poll_interval", "OnlineShadow", low=0.01, expected="seconds >= 0.01"
+        )
+        self._queue: queue.Queue[Any] = queue.Queue(check_int(max_queue, "max_queue", "shadow"))
+        self._thread: threading.Thread | None = None
+        #: the loaded challenger (None: no such alias, or not loaded yet)
+        self.model: ServedModel | None = None
+        self._refused: str | None = None
+        self._polled = 0.0
+        self.status = "starting"
+        self.dropped_requests = 0
+        self.rows_scored = 0
+        self.errors = 0
+        self.last_error: str | None = None
+
+    def submit(self, served: ServedRequest) -> None:
+        """Offer one answered request; never waits (a full queue drops it, counted)."""
+        try:
+            self._queue.put_nowait(served)
+        except queue.Full:
+            self.dropped_requests += 1
+
+    def start(self) -> None:
+        """Start the challenger's thread (a no-op when running)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Score what is queued and stop; a hung challenger is left behind (a daemon thread)."""
+        thread = self._thread
+        if thread is None:
+            return
+        try:
+            self._queue.put(_STOP, timeout=timeout)
+        except queue.Full:
+            pass
+        thread.join(timeout)
+        self._thread = None
+
+    def describe(self) -> dict[str, Any]:
+        """The challenger served beside the champion and the shadow's counts."""
+        model = self.model
+        return {
+            "alias": self.alias,
+            "status": self.status,
+            "challenger_version": model.version if model is not None else None,
+            "fraction": self.fraction,
+            "seed": self.seed,
+            "rows_scored": self.rows_scored,
+            "dropped_requests": self.dropped_requests,
+            "queued_requests": self._queue.qsize(),
+            "errors": self.errors,
+            "last_error": self.last_error,
+        }
+
+    def _run(self) -> None:
+        while True:
+            try:
+                served = self._queue.get(timeout=self.poll_interval)
+            except queue.Empty:
+                served = None
+            if served is _STOP:
+                return
+            if time.monotonic() - self._polled >= self.poll_interval:
+                self._follow()
+            if served is not None and self.model is not None:
+                self._score(self.model, served)
+
+    def _follow(self) -> None:
+        """Load the version the alias names when it is new (and not refused before)."""
+        self._polled = time.monotonic()
+        try:
+            version = self.registry.resolve(self.model_name, self.alias)
+        except ModelNotFoundError:
+            self.model, self.status = None, f"no {self.alias!r} alias: nothing shadowed"
+            return
+        except Exception as exc:  # the registry is unreachable: keep the challenger we have
+            self._error(f"resolving {self.alias!r}: {type(exc).__name__}: {exc}")
+            return
+        if (self.model is not None and self.model.version == version) or version == self._refused:
+            return
+        try:
+            model = self._load(self.alias)
+        except Exception as exc:
+            self._refused = version
+            self.model, self.status = None, f"refused version {version}"
+            self._error(f"loading {self.alias!r} version {version}: {type(exc).__name__}: {exc}")
+            return
+        self.model, self._refused, self.status = model, None, "shadowing"
+        _log.info("Shadowing with %s %s (alias %r)", model.name, model.version, self.alias)
+
+    def _score(self, model: ServedModel, served: ServedRequest) -> None:
+        import numpy as np
+
+        from airflow_mlops.scoring.shadow import shadow_mask
+
+        if served.keys is None:
+            return
+        chosen = np.asarray(shadow_mask(served.keys, self.fraction, seed=self.seed))
+        if "error" in served.outputs:  # keys not found were not scored
+            chosen &= np.asarray([not error for error in served.outputs["error"]])
+        positions = np.flatnonzero(chosen)
+        if not len(positions):
+            return
+        sample = served.features.take(positions)
+        started = time.perf_counter()
+        try:
+            scores, decisions = model.predict(sample)
+        except Exception as exc:  # the challenger never fails the champion
+            self._error(f"challenger {model.version}: {type(exc).__name__}: {exc}")
+            return
+        record = ShadowRecord(
+            served, positions, model.version, scores, decisions, time.perf_counter() - started
+        )
+        self.rows_scored += record.rows
+        if self.sink is not None:
+            self.sink.append(shadow_log(self.model_name), record)
+
+    def _error(self, error: str) -> None:
+        self.errors += 1
+        self.last_error = error
+        _log.error("Shadow: %s", error)
