@@ -101,6 +101,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_mlops.operators.train",
                     "airflow_mlops.operators.batch_score",
                     "airflow_mlops.operators.drift_check",
+                    "airflow_mlops.operators.serving_log",
                 ],
             }
         ],

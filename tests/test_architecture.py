@@ -38,9 +38,10 @@ FLOORS = {
 }
 # The only edges between rooms of one floor: scoring applies models to the store's tables
 # and measures shadow drift with drift's statistics; a drift check reads the store; the CLI
-# runs the inference server (``airflow-mlops serve``).
+# runs the inference server (``airflow-mlops serve``); an operator publishes its logs.
 SAME_FLOOR = {
     ("cli", "serving"),
+    ("operators", "serving"),
     ("scoring", "models"),
     ("scoring", "store"),
     ("scoring", "drift"),

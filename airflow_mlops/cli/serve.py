@@ -97,13 +97,41 @@ def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     serve.add_argument(
         "--open-metrics", action="store_true", help="serve GET /metrics without the token"
     )
+    serve.add_argument(
+        "--serving-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="log answered rows (features, outputs, version, latency) as Parquet segments under "
+        "the store's _logs/<model>_requests (shadow comparisons under _logs/<model>_shadow)",
+    )
+    serve.add_argument(
+        "--log-rotate-seconds",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="write a log segment at least every S seconds (the most a crash loses)",
+    )
+    serve.add_argument(
+        "--shadow-alias", metavar="ALIAS", help="shadow-score a sample with this challenger alias"
+    )
+    serve.add_argument(
+        "--shadow-fraction",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="share of entity keys shadowed (batch shadow scoring's hash: use its fraction)",
+    )
+    serve.add_argument(
+        "--shadow-seed", type=int, default=0, metavar="N", help="the sample hash's seed"
+    )
 
 
 def run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace, root: str) -> None:
     """Load the model and serve until SIGTERM/SIGINT; errors of this package propagate.
 
     :raises ArgumentError: an empty token file, ``--workers`` or ``--max-batch-rows`` below 1,
-        or a negative ``--follow-interval`` or ``--batch-wait-ms``.
+        a negative ``--follow-interval``, ``--batch-wait-ms`` or ``--shadow-seed``,
+        ``--log-rotate-seconds`` below 0.01 or ``--shadow-fraction`` outside ``[0, 1]``.
     """
     if not args.registry:
         parser.error(f"no registry root: pass serve --registry or set ${REGISTRY_ENV}")
@@ -158,6 +186,16 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise ArgumentError(
             f"serve --max-batch-rows must be an int >= 1. Got {args.max_batch_rows} instead."
         )
+    if not args.log_rotate_seconds >= 0.01:
+        raise ArgumentError(
+            "serve --log-rotate-seconds must be a float >= 0.01. "
+            f"Got {args.log_rotate_seconds} instead."
+        )
+    if not 0 <= args.shadow_fraction <= 1 or args.shadow_seed < 0:
+        raise ArgumentError(
+            "serve --shadow-fraction must be in [0, 1] and --shadow-seed an int >= 0. "
+            f"Got {args.shadow_fraction} and {args.shadow_seed} instead."
+        )
 
 
 def _config(args: argparse.Namespace, root: str) -> dict[str, Any]:
@@ -178,6 +216,11 @@ def _config(args: argparse.Namespace, root: str) -> dict[str, Any]:
         "max_batch_rows": args.max_batch_rows,
         "access_log": args.access_log,
         "open_metrics": args.open_metrics,
+        "serving_log": args.serving_log,
+        "log_rotate_seconds": args.log_rotate_seconds,
+        "shadow_alias": args.shadow_alias,
+        "shadow_fraction": args.shadow_fraction,
+        "shadow_seed": args.shadow_seed,
     }
 
 
@@ -190,11 +233,16 @@ def worker_app() -> FastAPI:
 def load_service(config: dict[str, Any]) -> ModelServer:
     """The loaded, verified :class:`ModelServer` the settings name."""
     from airflow_mlops.models.registry import ModelRegistry
+    from airflow_mlops.serving.log import SegmentWriter
     from airflow_mlops.serving.service import ModelServer
     from airflow_mlops.store.feature_store import FeatureStore
 
+    store = FeatureStore(config["root"])
+    log = None
+    if config.get("serving_log"):
+        log = SegmentWriter(store.logs, max_seconds=config.get("log_rotate_seconds", 60.0))
     service = ModelServer(
-        FeatureStore(config["root"]),
+        store,
         ModelRegistry(config["registry"]),
         config["model"],
         alias=config["alias"],
@@ -203,6 +251,10 @@ def load_service(config: dict[str, Any]) -> ModelServer:
         partition=config["partition"],
         batch_wait=config.get("batch_wait_ms", 0.0) / 1000,
         max_batch_rows=config.get("max_batch_rows", 256),
+        serving_log=log,
+        shadow_alias=config.get("shadow_alias"),
+        shadow_fraction=config.get("shadow_fraction", 1.0),
+        shadow_seed=config.get("shadow_seed", 0),
     )
     service.load()
     return service
@@ -226,7 +278,8 @@ def read_token(token_file: str | None) -> str | None:
 def build_app(service: ModelServer, config: dict[str, Any], token: str | None) -> FastAPI:
     """The REST app, the service following its alias and table unless ``follow_interval`` is 0;
     with a gRPC port, it starts the gRPC server at startup and stops it at shutdown (in each
-    worker process: gRPC binds its port with SO_REUSEPORT). Both protocols share one
+    worker process: gRPC binds its port with SO_REUSEPORT); at shutdown the service's shadow
+    and serving log stop (what the log holds is written). Both protocols share one
     :class:`~airflow_mlops.serving.metrics.ServingMetrics` (``GET /metrics``)."""
     from airflow_mlops.serving.metrics import ServingMetrics
     from airflow_mlops.serving.rest import create_app
@@ -236,18 +289,21 @@ def build_app(service: ModelServer, config: dict[str, Any], token: str | None) -
     metrics = ServingMetrics(service.describe, access_log=config.get("access_log", True))
     open_metrics = bool(config.get("open_metrics", False))
     app = create_app(service, token=token, metrics=metrics, open_metrics=open_metrics)
-    if not config["grpc_port"]:
-        return app
 
     @contextlib.asynccontextmanager
-    async def with_grpc(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from airflow_mlops.serving.grpc import serve
 
-        server = serve(service, config["host"], config["grpc_port"], token=token, metrics=metrics)
+        grpc_port = config["grpc_port"]
+        server = None
+        if grpc_port:
+            server = serve(service, config["host"], grpc_port, token=token, metrics=metrics)
         try:
             yield
         finally:
-            server.stop(grace=5).wait()
+            if server is not None:
+                server.stop(grace=5).wait()
+            service.stop()  # the shadow and the serving log (flushed)
 
-    app.router.lifespan_context = with_grpc
+    app.router.lifespan_context = lifespan
     return app

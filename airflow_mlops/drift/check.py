@@ -51,6 +51,8 @@ class DriftCheckRequest:
     :param reference: ``"previous"`` (the latest partition before ``partition``),
         ``"partition"`` (``reference_partition``) or ``"profile"`` (the stored
         ``profile_name``).
+    :param profile_table: the table the profile is stored beside (default: ``table``), e.g.
+        the training table when live serving inputs are checked against training data.
     :param columns: columns to check (default: all but ``exclude``).
     :param exclude: columns not checked (entity keys, ids).
     :param thresholds: column → ``(warn, fail)`` PSI thresholds.
@@ -65,6 +67,7 @@ class DriftCheckRequest:
     profile_name: str | None = None
     reference_partition: str | None = None
     columns: Sequence[str] | None = None
+    profile_table: str | None = None
     exclude: Sequence[str] = ()
     thresholds: Mapping[str, Sequence[float]] = field(default_factory=dict)
     default_thresholds: Sequence[float] = (0.1, 0.25)
@@ -139,8 +142,9 @@ def _reference(
     ``"previous"`` and the table has no partition before the checked one."""
     if request.reference == "profile":
         assert request.profile_name is not None
-        profile = load_profile(store, request.table, request.profile_name)
-        return profile, {"kind": "profile", "name": request.profile_name}
+        table = request.profile_table or request.table
+        profile = load_profile(store, table, request.profile_name)
+        return profile, {"kind": "profile", "name": request.profile_name, "table": table}
     if request.reference == "partition":
         day = str(request.reference_partition)
     else:

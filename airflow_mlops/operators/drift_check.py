@@ -36,14 +36,19 @@ def _checked_columns(
     owner: str, table: object, columns: object, exclude: object
 ) -> tuple[list[str] | None, list[str]]:
     """``columns`` (``None``: all) and ``exclude`` as lists, once ``table`` is a table name."""
+    _table_name(owner, "table", table)
+    chosen = None if columns is None else check_names(columns, "columns", owner)
+    return chosen or None, check_names(exclude, "exclude", owner)
+
+
+def _table_name(owner: str, argument: str, value: object) -> str:
+    """``value`` if it is a table name, else an ArgumentError naming ``argument``."""
     from airflow_mlops.store.layout import validate_table_name
 
     try:
-        validate_table_name(table)
+        return validate_table_name(value)
     except ValueError as exc:
-        raise ArgumentError(f"{owner} table: {exc}") from exc
-    chosen = None if columns is None else check_names(columns, "columns", owner)
-    return chosen or None, check_names(exclude, "exclude", owner)
+        raise ArgumentError(f"{owner} {argument}: {exc}") from exc
 
 
 class BuildDriftProfileOperator(PartitionedOperator):
@@ -136,6 +141,8 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
     :param reference: ``"profile"``, ``"partition"`` or ``"previous"`` (the latest
         partition before the run's; with none yet, the check is skipped).
     :param profile_name: the stored profile (``reference="profile"``).
+    :param profile_table: the table that profile is stored beside (default: ``table``; e.g.
+        the training table, to check live serving inputs against training data).
     :param reference_partition: the reference day (``reference="partition"``). Templated.
     :param columns: columns to check (default: all but ``exclude``).
     :param exclude: columns not checked (entity keys, ids, model versions).
@@ -172,6 +179,7 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
         default_thresholds: tuple[float, float] = (0.1, 0.25),
         tests: Mapping[str, str] | None = None,
         mode: str = "fail",
+        profile_table: str | None = None,
         ok_branch: str | Sequence[str] | None = None,
         drift_branch: str | Sequence[str] | None = None,
         batch_size: int = 100_000,
@@ -200,6 +208,9 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
             check_thresholds(pair, what=f"DriftCheckOperator (column {column!r})")
         self.table = table
         self.profile_name = profile_name
+        self.profile_table = None
+        if profile_table is not None:
+            self.profile_table = _table_name(owner, "profile_table", profile_table)
         self.reference_partition = reference_partition
         self.thresholds = {k: tuple(v) for k, v in (thresholds or {}).items()}
         self.default_thresholds = tuple(default_thresholds)
@@ -222,6 +233,7 @@ class DriftCheckOperator(PartitionedOperator, BranchMixIn):
             partition=partition,
             reference=self.reference,
             profile_name=self.profile_name,
+            profile_table=self.profile_table,
             reference_partition=self.reference_partition,
             columns=self.columns,
             exclude=self.exclude,

@@ -183,7 +183,7 @@ def test_profile_reference_never_reads_the_reference_partition(store, reads):
 
     assert report is not None
     assert reads == [DRIFTED]
-    assert report["reference"] == {"kind": "profile", "name": "v1"}
+    assert report["reference"] == {"kind": "profile", "name": "v1", "table": TABLE}
     assert report["reference_rows"] == ROWS
     assert statuses(report) == {"income": "fail", "region": "ok"}
 

@@ -207,7 +207,7 @@ def test_profile_reference_never_rereads_the_reference_partition(
     )
 
     assert read == [DRIFTED]
-    assert summary["reference"] == {"kind": "profile", "name": "v1"}
+    assert summary["reference"] == {"kind": "profile", "name": "v1", "table": "customer_features"}
     assert statuses(summary) == {"income": "fail", "debt": "ok", "region": "ok"}
     assert report_of(feature_days)["reference_rows"] == ROWS
 
@@ -549,3 +549,8 @@ def test_bad_arguments_are_refused_at_init(kwargs, message):
 def test_a_threshold_that_is_not_a_pair_is_refused_with_an_argument_error():
     with pytest.raises(ArgumentError, match=re.escape("(column 'income') must be a pair")):
         check(thresholds={"income": 0.2})
+
+
+def test_a_bad_profile_table_is_refused_when_the_dag_is_parsed() -> None:
+    with pytest.raises(ArgumentError, match="DriftCheckOperator profile_table: .*'no such'"):
+        check(reference="profile", profile_name="v1", profile_table="no such")
