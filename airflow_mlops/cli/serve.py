@@ -159,7 +159,8 @@ def run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace, root: s
         app = build_app(service, config, token)
         uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.http_port)).run()
         return
-    del service  # each worker loads its own
+    service.stop()  # each worker loads its own, and runs its own shadow and serving log
+    del service
     os.environ[WORKER_CONFIG_ENV] = json.dumps(config)
     uvicorn.run(
         f"{__name__}:worker_app",

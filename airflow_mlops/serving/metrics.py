@@ -14,7 +14,10 @@ version,outcome}``, ``request_errors_total{protocol,route,code}``,
 ``request_duration_seconds{protocol,route,model,version}`` (histogram),
 ``request_rows{protocol,model,version}`` (histogram: rows per inference request),
 ``ready``, ``model_info{model,version,alias,runtime}``, ``features_info{table,partition,
-version}``, ``feature_rows``, ``swaps_total``, ``refusals_total``.
+version}``, ``feature_rows``, ``swaps_total``, ``refusals_total``; with a shadow challenger
+``shadow_rows_total``, ``shadow_dropped_requests_total``, ``shadow_errors_total``,
+``shadow_queued_requests``; with the serving log ``log_segments_total``, ``log_rows_total``,
+``log_dropped_rows_total``, ``log_errors_total``.
 
 Access log lines go to the ``airflow_mlops.serving.access`` logger at INFO, one JSON object
 per request: protocol, route, method, model, version, status, rows, latency_ms, request_id.
@@ -276,6 +279,36 @@ class ServerStateCollector:
                 "The most requests one model call has served.",
                 value=batching["largest"],
             )
+        yield from _off_path_metrics(state)
+
+
+def _off_path_metrics(state: dict[str, object]) -> Iterator[Metric]:
+    """The shadow challenger's and the serving log's counts, when they are on."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    shadow = state.get("shadow")
+    if isinstance(shadow, dict):
+        for key, name, text in (
+            ("rows_scored", "shadow_rows", "Rows the shadow challenger scored."),
+            ("dropped_requests", "shadow_dropped_requests", "Requests not shadowed: queue full."),
+            ("errors", "shadow_errors", "Shadow challenger failures (loading or scoring)."),
+        ):
+            yield CounterMetricFamily(f"{PREFIX}{name}", text, value=shadow[key])
+        yield GaugeMetricFamily(
+            f"{PREFIX}shadow_queued_requests",
+            "Requests waiting for the shadow challenger.",
+            value=shadow["queued_requests"],
+        )
+    log = state.get("serving_log")
+    if isinstance(log, dict):
+        for key, name, text in (
+            ("segments", "log_segments", "Serving log segments written."),
+            ("rows", "log_rows", "Rows written to the serving log."),
+            ("dropped_rows", "log_dropped_rows", "Rows lost to the serving log (queue full or "
+             "write failed)."),
+            ("errors", "log_errors", "Serving log write failures."),
+        ):  # fmt: skip
+            yield CounterMetricFamily(f"{PREFIX}{name}", text, value=log[key])
 
 
 class RequestObserver:
