@@ -19,7 +19,7 @@ from pathlib import Path
 
 from airflow_mlops.demo.credit_model import MODEL_NAME
 from airflow_mlops.demo.environment import REPO, airflow_cli, airflow_env, migrate
-from airflow_mlops.demo.online import grpc_predict, rest_predict, serving
+from airflow_mlops.demo.online import grpc_predict, live_traffic, rest_predict, serving
 from airflow_mlops.demo.warehouse import WarehouseSpec, write_sqlite
 from airflow_mlops.models.registry import ModelRegistry
 from airflow_mlops.store.feature_store import FeatureStore
@@ -29,6 +29,8 @@ DAG_ID = "daily_customer_features"
 TRAIN_ON = "2026-01-29"
 #: the customer the online predictions are for (any scored customer would do)
 ONLINE_CUSTOMER = 42
+#: the customers the demo asks for online afterwards: live traffic for the serving log
+LIVE_CUSTOMERS = 2_000
 #: the warehouse's drift switch: customers transact 4x as often, for 2x the amount
 DRIFT_FROM = dt.date(2026, 1, 30)
 SCORE = "2026-01-30"
@@ -57,9 +59,12 @@ def run_dag(
         raise SystemExit(result.stdout[-3000:] + result.stderr[-3000:])
 
 
-def serve_online(store: FeatureStore, registry: ModelRegistry, workdir: Path) -> None:
+def serve_online(
+    store: FeatureStore, registry: ModelRegistry, workdir: Path, env: dict[str, str]
+) -> None:
     """``airflow-mlops serve`` on the demo's store and registry: one customer's prediction
-    by REST and by gRPC, each checked against that customer's batch score."""
+    by REST and by gRPC, each checked against that customer's batch score; then live
+    traffic, published and checked by ``daily_serving_log``."""
     scores = store.read_partition("customer_scores", SCORE).to_pandas().set_index("customer_id")
     batch = scores.loc[ONLINE_CUSTOMER]
     started = time.monotonic()
@@ -69,6 +74,7 @@ def serve_online(store: FeatureStore, registry: ModelRegistry, workdir: Path) ->
             f"127.0.0.1:{served.http_port}, gRPC 127.0.0.1:{served.grpc_port}, token required"
         )
         answers = [rest_predict(served, ONLINE_CUSTOMER), grpc_predict(served, ONLINE_CUSTOMER)]
+        traffic = live_traffic(served, scores.index[:LIVE_CUSTOMERS].tolist())
     for answer in answers:
         same = (
             answer.default_probability == batch["default_probability"]
@@ -81,7 +87,35 @@ def serve_online(store: FeatureStore, registry: ModelRegistry, workdir: Path) ->
         )
         if not same:
             raise SystemExit(f"online {answer} differs from the batch score {batch.to_dict()}")
-    print(f"        server stopped by PID after {time.monotonic() - started:.1f}s")
+    print(
+        f"        live traffic: {traffic:,} customers asked by key; server stopped by PID "
+        f"after {time.monotonic() - started:.1f}s (SIGTERM writes its serving log)"
+    )
+    serving_log_day(store, workdir, env)
+
+
+def serving_log_day(store: FeatureStore, workdir: Path, env: dict[str, str]) -> None:
+    """``daily_serving_log`` for today: the live traffic published, its drift against the
+    training profile and the online shadow comparison."""
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    run_dag(env, workdir, "daily_serving_log", conf={"partition": today})
+    table, shadow_table = f"{MODEL_NAME}_serving_log", f"{MODEL_NAME}_shadow_log"
+    drift = json.loads(store.read_sidecar(table, "drift_report.json", partition=today))
+    shifted = [c["name"] for c in drift["columns"] if c["status"] != "ok"]
+    print(
+        f"live    {table} ds={today}: {store.manifest(table, today)['row_count']:,} rows; "
+        f"drift vs the training profile: {drift['status'].upper()} — "
+        f"{', '.join(shifted) or 'no column shifted'}"
+    )
+    report = json.loads(store.read_sidecar(shadow_table, "shadow_report.json", partition=today))
+    latency = report["latency"]
+    print(
+        f"        online shadow on {report['rows_compared']:,} customers: mean |delta| "
+        f"{report['mean_abs_delta']:.4f}, decision agreement "
+        f"{report['decision_agreement_rate']:.1%}, latency p95 champion "
+        f"{latency['champion']['p95_ms']:.2f} ms / challenger "
+        f"{latency['challenger']['p95_ms']:.2f} ms"
+    )
 
 
 def main() -> None:
@@ -175,7 +209,7 @@ def main() -> None:
         )
         html = store.sidecar_uri("customer_features", "drift_report.html", partition=day)
         print(f"        report: {html}")
-    serve_online(store, registry, workdir)
+    serve_online(store, registry, workdir, env)
     print(f"\ninspect:  .venv/bin/airflow-mlops --root {store_root} partitions customer_features")
     print(f"          .venv/bin/airflow-mlops models --registry {registry.root} list")
 

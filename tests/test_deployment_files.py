@@ -315,6 +315,9 @@ def test_the_serving_service_serves_the_champion_on_the_shared_volume(
         "customer_features",
     )
     assert (args.host, args.http_port, args.grpc_port) == ("0.0.0.0", 8080, 8081)
+    # the challenger shadows batch scoring's sample (daily_customer_scoring: 0.5, seed 0)
+    assert (args.shadow_alias, args.shadow_fraction, args.shadow_seed) == ("challenger", 0.5, 0)
+    assert args.serving_log
     roots = {
         key: json.loads(env[conn])["extra"]["root"]
         for key, conn in (
@@ -346,7 +349,7 @@ def test_the_local_stack_serves_like_the_compose_service(
     assert compose_prefix.split()[1:3] == command[:2]
     local = build_parser().parse_args(command[separator + 1 :])
     compose = build_parser().parse_args(compose_cli.split())
-    for field in ("command", "model", "alias", "feature_table"):
+    for field in ("command", "model", "alias", "feature_table", "shadow_alias", "shadow_fraction"):
         assert getattr(local, field) == getattr(compose, field), field
     assert local.host == "127.0.0.1"
     assert local.token_file == str(tmp_path / "token")

@@ -1,6 +1,7 @@
 """The end of ``make demo``: ``airflow-mlops serve`` on the demo's store and registry, one
 prediction by REST (raw HTTP JSON) and one by gRPC (the protocol's generated stubs), each
-compared with the batch score of the same customer.
+compared with the batch score of the same customer, then a little live traffic for the
+challenger to shadow and the serving log to record.
 
 The server runs as its own process (127.0.0.1, free ports, a fresh bearer token) and is
 stopped by its PID; this process is only a client of it.
@@ -80,6 +81,8 @@ def serving(
         *("--http-port", str(http_port), "--grpc-port", str(grpc_port)),
         *("--token-file", str(token_file)),
         *(("--partition", partition) if partition else ()),
+        # the challenger shadows the half of the customers batch scoring shadows
+        *("--shadow-alias", "challenger", "--shadow-fraction", "0.5"),
     ]
     log = workdir / "serve.log"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -101,12 +104,13 @@ def serving(
             process.wait()
 
 
-def rest_predict(served: Served, customer_id: int) -> Prediction:
-    """``POST /v2/models/credit_risk/infer`` with the customer's key only, raw JSON.
+def _infer(served: Served, customer_ids: list[int]) -> dict[str, Any]:
+    """``POST /v2/models/credit_risk/infer`` with the customers' keys only, raw JSON.
 
     :raises urllib.error.HTTPError: a refused request.
     """
-    body = {"inputs": [{"name": KEY, "shape": [1], "datatype": "INT64", "data": [customer_id]}]}
+    rows = len(customer_ids)
+    body = {"inputs": [{"name": KEY, "shape": [rows], "datatype": "INT64", "data": customer_ids}]}
     request = urllib.request.Request(
         f"http://127.0.0.1:{served.http_port}/v2/models/{MODEL_NAME}/infer",
         data=json.dumps(body).encode(),
@@ -114,6 +118,24 @@ def rest_predict(served: Served, customer_id: int) -> Prediction:
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         answer: dict[str, Any] = json.load(response)
+    return answer
+
+
+def live_traffic(served: Served, customer_ids: list[int], per_request: int = 50) -> int:
+    """Ask for every customer of ``customer_ids``, ``per_request`` at a time; rows answered."""
+    answered = 0
+    for start in range(0, len(customer_ids), per_request):
+        answer = _infer(served, customer_ids[start : start + per_request])
+        answered += len(answer["outputs"][0]["data"])
+    return answered
+
+
+def rest_predict(served: Served, customer_id: int) -> Prediction:
+    """``POST /v2/models/credit_risk/infer`` with the customer's key only, raw JSON.
+
+    :raises urllib.error.HTTPError: a refused request.
+    """
+    answer = _infer(served, [customer_id])
     outputs = {output["name"]: output["data"][0] for output in answer["outputs"]}
     return Prediction(
         "REST", answer["model_version"], outputs["default_probability"], outputs["decision"]

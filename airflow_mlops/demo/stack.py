@@ -211,6 +211,7 @@ def serve_command(workdir: Path, http_port: int, grpc_port: int, token_file: Pat
         *("-m", "airflow_mlops.demo.serve_when_ready", "--poll", "5", "--"),
         *("--root", str(workdir / "feature_store"), "serve", MODEL_NAME),
         *("--registry", str(workdir / "model_registry"), "--feature-table", SERVED_TABLE),
+        *("--shadow-alias", "challenger", "--shadow-fraction", "0.5"),
         *("--http-port", str(http_port), "--grpc-port", str(grpc_port)),
         *("--token-file", str(token_file)),
     ]
