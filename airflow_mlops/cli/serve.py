@@ -228,6 +228,8 @@ def _config(args: argparse.Namespace, root: str) -> dict[str, Any]:
 def worker_app() -> FastAPI:
     """The app of one ``--workers`` process (uvicorn's factory), from the parent's settings."""
     config = json.loads(os.environ[WORKER_CONFIG_ENV])
+    # a fresh interpreter: its own handler, or the worker's loads, swaps and refusals go unlogged
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     return build_app(load_service(config), config, read_token(config["token_file"]))
 
 

@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -25,9 +25,6 @@ from airflow_mlops.serving.log import requests_log, shadow_log
 from airflow_mlops.store.feature_store import FeatureStore
 from tests.serving.conftest import FEATURES
 from tests.serving.test_hot_swap import _answers, publish, register, stop, wait_for
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 REQUESTS = 300
 
@@ -92,3 +89,48 @@ def test_a_served_process_shadows_the_batch_sample_and_logs_every_row(
     expected = pa.array(keys).filter(shadow_mask(pa.array(keys), 0.5, seed=3))
     assert sorted(shadowed["customer_id"].to_pylist()) == expected.to_pylist()
     assert set(shadowed["challenger_version"].to_pylist()) == {challenger}
+
+
+def test_two_worker_processes_serve_side_by_side_and_both_log(repo: Path, tmp_path: Path) -> None:
+    store = FeatureStore(str(tmp_path / "store"))
+    registry = ModelRegistry(str(tmp_path / "registry"))
+    publish(store, 0)
+    champion = register(registry, 1, ["champion"])
+    port, log = free_port(), tmp_path / "serve.log"
+    command = [
+        *(sys.executable, "-m", "airflow_mlops", "--root", store.root, "serve"),
+        *("--registry", registry.root, MODEL_NAME, "--feature-table", FEATURES),
+        *("--http-port", str(port), "--grpc-port", "0", "--workers", "2"),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            command, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    answered = 0
+    try:
+        ready = f"http://127.0.0.1:{port}/v2/health/ready"
+        wait_for(lambda: _answers(ready) or process.poll() is not None, 90)
+        assert process.poll() is None, log.read_text()
+        wait_for(lambda: log.read_text().count("Serving {") >= 3, 60)  # parent + 2 workers
+        # a new connection each time: the kernel spreads them over both workers
+        for key in range(1, 101):
+            body = {
+                "inputs": [
+                    {"name": "customer_id", "shape": [1], "datatype": "INT64", "data": [key]}
+                ]
+            }
+            response = httpx.post(
+                f"http://127.0.0.1:{port}/v2/models/{MODEL_NAME}/infer", json=body
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["model_version"] == champion
+            answered += 1
+    finally:
+        stop(process)
+    today = datetime.now(UTC).date().isoformat()
+    segments = store.logs.segments(requests_log(MODEL_NAME), today)
+    writers = {Path(segment).name.split("-")[-2] for segment in segments}  # …-<pid>-<seq>.parquet
+    assert len(writers) == 2, segments
+    logged = pa.Table.from_batches(list(store.logs.iter_batches(requests_log(MODEL_NAME), today)))
+    assert logged.num_rows == answered
