@@ -39,7 +39,7 @@ from benchdocs import child_result, write_section
 from serving_load import check_answers, need_wrk, run_grpc, run_wrk, write_bodies, wrk_version
 from serving_report import SECTION, render, summarise
 from serving_servers import all_servers, cpu_seconds, mlserver_venv, mlserver_version
-from serving_world import build, index_memory
+from serving_world import build, index_memory, model_call_costs
 
 ROOT = Path(__file__).resolve().parent.parent
 #: (server, request flavor) per protocol, in the order they run
@@ -145,7 +145,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per cell")
     parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds per cell")
-    parser.add_argument("--repeat", type=int, default=1, help="interleaved rounds")
+    parser.add_argument("--repeat", type=int, default=2, help="interleaved rounds")
     parser.add_argument(
         "--connections",
         type=lambda text: [int(c) for c in text.split(",")],
@@ -156,7 +156,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--index-rows", type=int, default=1_000_000, help="index memory keys")
     parser.add_argument("--workdir", default=str(ROOT / "var" / "bench" / "serving"))
     parser.add_argument("--write-docs", action="store_true", help="rewrite docs/benchmarks.md")
-    parser.add_argument("--child", choices=("index",), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="render the last run's report (WORKDIR/bench_report.json) without measuring",
+    )
+    parser.add_argument("--child", choices=("index", "costs"), help=argparse.SUPPRESS)
     parser.add_argument("--shuffled", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -164,9 +169,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     workdir = Path(args.workdir).resolve()
-    if args.child:
+    if args.child == "index":
         print(json.dumps(index_memory(workdir, args.index_rows, shuffled=args.shuffled)))
         return 0
+    if args.child == "costs":
+        print(json.dumps(model_call_costs(json.loads((workdir / "world.json").read_text()))))
+        return 0
+    if args.render_only:
+        report = json.loads((workdir / "bench_report.json").read_text())
+        return publish(render(report, report["command"]), args.write_docs)
     wrk = need_wrk()
     started = time.monotonic()
     shutil.rmtree(workdir, ignore_errors=True)
@@ -174,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     bin_dir = mlserver_venv()
     print("building the served world", file=sys.stderr, flush=True)
     args.world = build(workdir, args.customers)
+    (workdir / "world.json").write_text(json.dumps(args.world))
+    costs = child_result(
+        str(Path(__file__).resolve()), ["costs", "--workdir", str(workdir)], "costs"
+    )
     rows = json.loads(Path(args.world["rows"]).read_text())
     flavors = ("ours-raw", "ours-key", "mlserver", "toy")
     args.bodies = {flavor: write_bodies(workdir, rows, flavor) for flavor in flavors}
@@ -197,14 +212,20 @@ def main(argv: list[str] | None = None) -> int:
         "cells": cells,
         "summary": summarise(cells),
         "index": index,
+        "model_call": costs,
         "versions": {"wrk": wrk_version(wrk), "mlserver": mlserver_version(bin_dir)},
         "minutes": (time.monotonic() - started) / 60,
     }
+    report["command"] = shlex.join(
+        [".venv/bin/python", "benchmarks/serving.py", *(argv or sys.argv[1:])]
+    )
     (workdir / "bench_report.json").write_text(json.dumps(report, indent=2))
-    command = shlex.join([".venv/bin/python", "benchmarks/serving.py", *(argv or sys.argv[1:])])
-    section = render(report, command)
+    return publish(render(report, report["command"]), args.write_docs)
+
+
+def publish(section: str, write_docs: bool) -> int:
     print(section)
-    if args.write_docs:
+    if write_docs:
         write_section(SECTION, section)
     return 0
 
