@@ -67,6 +67,20 @@ def machine_busy() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
+def settle(servers: list[Any], limit: float = 60.0) -> float:
+    """Wait until every server is idle (under 0.05 cores over 0.5 s), at most ``limit``
+    seconds: a server that fell behind still works through the requests of a finished run
+    (their clients are gone), which would load the next cell. The seconds waited."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        before = [cpu_seconds(server.process.pid) for server in servers]
+        time.sleep(0.5)
+        after = [cpu_seconds(server.process.pid) for server in servers]
+        if all(b - a < 0.025 for a, b in zip(before, after, strict=True)):
+            break
+    return time.monotonic() - start
+
+
 def measure(
     server: Any, protocol: str, flavor: str, connections: int, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -111,8 +125,10 @@ def run_rounds(servers: dict[str, Any], args: argparse.Namespace) -> list[dict[s
         for connections in args.connections:
             for protocol, targets in TARGETS.items():
                 for name, flavor in targets:
+                    settled = settle(list(servers.values()))
                     result = measure(servers[name], protocol, flavor, connections, args)
                     cell = {
+                        "settle_s": settled,
                         "round": round_,
                         "server": name,
                         "flavor": flavor,
@@ -125,7 +141,8 @@ def run_rounds(servers: dict[str, Any], args: argparse.Namespace) -> list[dict[s
                         f"round {round_ + 1} {protocol} c={connections} {name} {flavor}: "
                         f"{cell['rps']:.0f} req/s, p50 {cell['p50_us'] / 1000:.1f} ms, p99 "
                         f"{cell['p99_us'] / 1000:.1f} ms, errors {cell['errors']}, timeouts "
-                        f"{cell['timeouts']}, other load {cell['other_cores']:.2f} cores",
+                        f"{cell['timeouts']}, other load {cell['other_cores']:.2f} cores "
+                        f"(waited {settled:.1f} s for idle servers)",
                         file=sys.stderr,
                         flush=True,
                     )

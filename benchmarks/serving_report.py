@@ -45,7 +45,7 @@ def summarise(cells: list[dict[str, Any]]) -> dict[str, Any]:
                 "rps": statistics.median(c["rps"] for c in group),
                 "p50_ms": statistics.median(c["p50_us"] for c in group) / 1000,
                 "p99_ms": statistics.median(c["p99_us"] for c in group) / 1000,
-                "errors": sum(sum(c["errors"].values()) - c["timeouts"] for c in group),
+                "errors": sum(sum(c["errors"].values()) for c in group),
                 "timeouts": sum(c["timeouts"] for c in group),
                 "server_cpu_ms": statistics.median(
                     c["server_cpu_s"] / n * 1000 for c, n in zip(group, requests, strict=True)
@@ -243,7 +243,10 @@ def render(report: dict[str, Any], command: str) -> str:
             "the previous one is answered, so latencies are those of a saturated server and "
             "under-count queueing (coordinated omission); compare them between servers, not "
             f"with an SLO. Each cell: a {settings['warmup']:g} s warm-up run, then "
-            f"{settings['seconds']:g} s measured; cells interleaved (for each connection "
+            f"{settings['seconds']:g} s measured, after waiting (≤ 60 s; at most "
+            f"{max(c.get('settle_s', 0) for c in report['cells']):.0f} s in this run) until "
+            "every server is idle, since a server that fell behind goes on scoring the "
+            "requests of a finished run; cells interleaved (for each connection "
             "count and protocol, every server in turn), "
             f"{settings['repeat']} round(s); medians over rounds, ratios paired within a "
             "round (then the median). Before any load every server answered the same 20 rows "
@@ -294,8 +297,9 @@ def notes(report: dict[str, Any]) -> list[str]:
         )
     return [
         "Where ours' time goes. One model call of the micro-batcher "
-        f"(`ServedModel.predict`, runtime {call['runtime']}) takes {ms['predict_1']:.1f} ms for "
-        f"1 row, {ms['predict_16']:.1f} ms for 16 and {ms['predict_64']:.1f} ms for 64{parts}: "
+        f"(`ServedModel.predict`, runtime {call['runtime']}; best of 100 calls) takes "
+        f"{ms['predict_1']:.1f} ms for 1 row, {ms['predict_16']:.1f} ms for 16 and "
+        f"{ms['predict_64']:.1f} ms for 64{parts}: "
         "a fixed cost per call, almost all of it scikit-learn's per-call Python overhead on a "
         "small DataFrame, not arithmetic. The batcher makes one call at a time, holding the "
         "GIL for most of it, so ours' throughput is bounded by (request handling + model call "
