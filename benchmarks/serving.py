@@ -169,6 +169,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[1, 16, 64],
         help="comma-separated connection counts (default 1,16,64)",
     )
+    parser.add_argument(
+        "--mlserver-omp-threads",
+        type=int,
+        default=1,
+        help="OMP_NUM_THREADS for MLServer (default 1; 0 leaves its default, which collapses "
+        "under concurrent requests on this 2-core machine)",
+    )
     parser.add_argument("--customers", type=int, default=100_000, help="served partition rows")
     parser.add_argument("--index-rows", type=int, default=1_000_000, help="index memory keys")
     parser.add_argument("--workdir", default=str(ROOT / "var" / "bench" / "serving"))
@@ -210,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     flavors = ("ours-raw", "ours-key", "mlserver", "toy")
     args.bodies = {flavor: write_bodies(workdir, rows, flavor) for flavor in flavors}
     index = index_figures(str(Path(__file__).resolve()), args.index_rows, workdir)
-    with all_servers(workdir, args.world, bin_dir) as started_servers:
+    with all_servers(workdir, args.world, bin_dir, args.mlserver_omp_threads) as started_servers:
         servers = {server.name: server for server in started_servers}
         checks = {
             f"{name} {flavor}": check_answers(servers[name], flavor, rows, args.world["rows"])
@@ -224,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             "warmup": args.warmup,
             "repeat": args.repeat,
             "connections": args.connections,
+            "mlserver_omp_threads": args.mlserver_omp_threads,
         },
         "checks": checks,
         "cells": cells,

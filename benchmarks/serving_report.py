@@ -227,7 +227,9 @@ def render(report: dict[str, Any], command: str) -> str:
             "- **MLServer** 1.7.1 + mlserver-sklearn 1.7.1 serving the registry's artifact "
             "(`model.joblib`, checksum-verified bytes), in its own venv with the same "
             "scikit-learn, numpy, pandas, scipy and joblib; `parallel_workers: 0` (its inference "
-            "workers die at start under the current uvloop); once with its default settings "
+            "workers die at start under the current uvloop); "
+            + _omp_note(settings.get("mlserver_omp_threads", 0))
+            + "once with its default settings "
             "(which log every request, as ours does) and once with adaptive batching "
             "(`max_batch_size` 32, `max_batch_time` 0.002). Requests are `content_type: pd` "
             "(a DataFrame, as the column transformer needs) and ask for `predict_proba`.",
@@ -278,6 +280,17 @@ def render(report: dict[str, Any], command: str) -> str:
             "`apt-get install -y wrk`; builds `var/bench/mlserver-venv` on first use).",
             "",
         ]
+    )
+
+
+def _omp_note(threads: int) -> str:
+    if not threads:
+        return "its OpenMP threads left at their default (one per core); "
+    return (
+        f"`OMP_NUM_THREADS={threads}` (at its default, one OpenMP thread per core in every "
+        "scikit-learn tree prediction, it collapsed on this machine to single-digit req/s at "
+        "16 connections with latencies of seconds and timeouts; `--mlserver-omp-threads 0` "
+        "reproduces that), "
     )
 
 

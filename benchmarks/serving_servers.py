@@ -127,10 +127,16 @@ def start_ours(workdir: Path, world: dict[str, Any]) -> Server:
     return Server("ours", process, http_port, grpc_port, log)
 
 
-def start_mlserver(workdir: Path, world: dict[str, Any], bin_dir: Path, adaptive: bool) -> Server:
+def start_mlserver(
+    workdir: Path, world: dict[str, Any], bin_dir: Path, adaptive: bool, omp_threads: int
+) -> Server:
+    """MLServer on the artifact; ``omp_threads`` > 0 sets ``OMP_NUM_THREADS`` for it (0: its
+    default, one OpenMP thread per core in each scikit-learn tree prediction)."""
     repository = _mlserver_repository(workdir, world, adaptive)
     settings = json.loads((repository / "settings.json").read_text())
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    if omp_threads:
+        env["OMP_NUM_THREADS"] = str(omp_threads)
     name = repository.name
     process, log = _spawn(name, [str(bin_dir / "mlserver"), "start", str(repository)], workdir, env)
     return Server(name, process, settings["http_port"], settings["grpc_port"], log)
@@ -174,13 +180,15 @@ def stop(server: Server) -> None:
 
 
 @contextlib.contextmanager
-def all_servers(workdir: Path, world: dict[str, Any], bin_dir: Path) -> Iterator[list[Server]]:
+def all_servers(
+    workdir: Path, world: dict[str, Any], bin_dir: Path, mlserver_omp_threads: int
+) -> Iterator[list[Server]]:
     """Every server started and ready (they idle while another is measured), then stopped."""
     servers: list[Server] = []
     try:
         servers.append(start_ours(workdir, world))
-        servers.append(start_mlserver(workdir, world, bin_dir, adaptive=False))
-        servers.append(start_mlserver(workdir, world, bin_dir, adaptive=True))
+        for adaptive in (False, True):
+            servers.append(start_mlserver(workdir, world, bin_dir, adaptive, mlserver_omp_threads))
         servers.append(start_toy(workdir, world))
         for server in servers:
             wait_ready(server)
