@@ -33,10 +33,15 @@ airflow: $(INSTALLED)
 airflow-stop: $(INSTALLED)
 	$(BIN)/python scripts/airflow_stack.py stop
 
-bench: $(INSTALLED)
+bench: $(INSTALLED) /usr/bin/wrk
 	$(BIN)/python benchmarks/extract_postgres.py --write-docs
 	$(BIN)/python benchmarks/score_batch.py --write-docs
 	$(BIN)/python benchmarks/drift_check.py --write-docs
+	$(BIN)/python benchmarks/serving.py --write-docs
+
+# The serving benchmark drives REST with Debian's wrk.
+/usr/bin/wrk:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
 
 clean:
 	rm -rf $(VENV) var

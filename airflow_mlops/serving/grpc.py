@@ -280,7 +280,7 @@ def serve(
     port: int,
     *,
     token: str | None = None,
-    max_workers: int = 8,
+    max_workers: int = 64,
     metrics: ServingMetrics | None = None,
 ) -> grpc.Server:
     """Start the gRPC server (inference, health, reflection) on ``host:port`` and return it
@@ -290,7 +290,8 @@ def serve(
     :param host: the address to bind (``127.0.0.1`` keeps it local).
     :param port: the TCP port.
     :param token: if set, every call but health checks must carry it as a bearer token.
-    :param max_workers: threads answering calls concurrently.
+    :param max_workers: threads answering calls concurrently: a call waits in its thread
+        for the micro-batcher, so this also bounds how many calls one batch can gather.
     :param metrics: where calls are counted and logged (default: new ones, reading
         ``service.describe()``); pass the REST app's (``app.state.metrics``) to share them.
     :raises RuntimeError: the address could not be bound (gRPC's own error).

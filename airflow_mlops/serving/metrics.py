@@ -31,7 +31,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -96,6 +96,10 @@ class RequestRecord:
     rows: int | None = None
 
 
+#: a :class:`RequestRecord`'s fields as the access log writes them (``ok`` is in ``status``)
+_ACCESS_FIELDS = tuple(field.name for field in fields(RequestRecord) if field.name != "ok")
+
+
 class ServingMetrics:
     """The metrics of one app (its own registry) and its access log switch.
 
@@ -150,10 +154,9 @@ class ServingMetrics:
         if record.rows is not None:
             self.rows.labels(record.protocol, record.model, record.version).observe(record.rows)
         if self.access_log and access_log.isEnabledFor(logging.INFO):
-            fields = asdict(record)
-            fields["latency_ms"] = round(record.latency_ms, 3)
-            del fields["ok"]
-            access_log.info(json.dumps(fields), extra={"access": fields})
+            access = {name: getattr(record, name) for name in _ACCESS_FIELDS}
+            access["latency_ms"] = round(record.latency_ms, 3)
+            access_log.info(json.dumps(access), extra={"access": access})
 
     def exposition(self) -> tuple[bytes, str]:
         """The registry in Prometheus' text format, and its content type."""

@@ -181,7 +181,7 @@ def _looked_up(
     scores = np.full(len(wanted), np.nan)
     decisions: list[Any] = [""] * len(wanted)
     if len(found):
-        present = rows.take(pa.array(found))
+        present = rows if len(found) == len(wanted) else rows.take(pa.array(found))
         found_scores, found_decisions = predict(present)
         scores[found] = found_scores
         for position, decision in zip(found, found_decisions.to_pylist(), strict=True):

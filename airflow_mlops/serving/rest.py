@@ -165,8 +165,11 @@ def _add_protocol_routes(app: FastAPI, service: InferenceService) -> None:
         ready = service.model_ready(name, version)
         return _json({"name": name, "ready": ready}, 200 if ready else 503)
 
-    async def model_infer(request: Request, name: str, version: str | None = None) -> JSONResponse:
+    async def model_infer(request: Request) -> JSONResponse:
         """Inference: named input tensors in, the requested output tensors out."""
+        # the path parameters are read here, not declared: FastAPI's parameter solving
+        # costs more than the rest of the route's own work on a one-row request
+        name, version = request.path_params["name"], request.path_params.get("version")
         parsed = parse_infer_request(await request.body(), request.headers.get(BINARY_HEADER))
         response = await run_in_threadpool(service.infer, name, version, parsed)
         return _json(infer_response_json(response))
@@ -180,7 +183,15 @@ def _add_protocol_routes(app: FastAPI, service: InferenceService) -> None:
     for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
         app.get(prefix)(model_metadata)
         app.get(f"{prefix}/ready")(model_ready)
-        app.post(f"{prefix}/infer", openapi_extra={"requestBody": body})(model_infer)
+        infer_doc = {"requestBody": body, "parameters": _path_parameters(prefix)}
+        app.post(f"{prefix}/infer", openapi_extra=infer_doc)(model_infer)
+
+
+def _path_parameters(prefix: str) -> list[dict[str, Any]]:
+    """The OpenAPI path parameters of ``prefix`` (``name``, and ``version`` if it has one)."""
+    names = ["name", "version"] if "{version}" in prefix else ["name"]
+    schema = {"type": "string"}
+    return [{"name": n, "in": "path", "required": True, "schema": schema} for n in names]
 
 
 def _document_schema(app: FastAPI, model: type[BaseModel]) -> None:
