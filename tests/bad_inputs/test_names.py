@@ -88,7 +88,10 @@ CASES = [
         id="table-huge-not-echoed",
     ),
     pytest.param(
-        engine_publish("_staging"), TableNameError, "'_staging' and '_logs' are reserved", id="table-reserved"
+        engine_publish("_staging"),
+        TableNameError,
+        "'_staging' and '_logs' are reserved",
+        id="table-reserved",
     ),
     # -- table names, refused when the DAG is parsed
     pytest.param(
