@@ -301,6 +301,17 @@ def notes(report: dict[str, Any]) -> list[str]:
     ms = {key: value * 1000 for key, value in call.items() if key != "runtime"}
     rows = report["summary"]["rows"]
     busiest = max(row["other_cores"] for row in rows)
+    top = max(report["settings"]["connections"])
+
+    def cpu(protocol: str, target: str) -> float:
+        return float(
+            next(
+                row["server_cpu_ms"]
+                for row in rows
+                if (row["protocol"], row["connections"], row["target"]) == (protocol, top, target)
+            )
+        )
+
     parts = ""
     if "transform_64" in ms:
         parts = (
@@ -321,7 +332,14 @@ def notes(report: dict[str, Any]) -> list[str]:
         "arrive during one call. Request handling (HTTP or gRPC, parsing, checks, response, "
         "metrics and access log) was ~2.2 ms CPU for a one-row raw-feature REST request "
         "before the serving changes listed below and ~0.9–1.3 ms after (in process, model "
-        "call stubbed; the noise of this shared machine is ±30 %).",
+        "call stubbed; the noise of this shared machine is ±30 %); a bare FastAPI route with "
+        "the same thread hop costs ~0.23 ms the same way. In the live server it costs more: "
+        "a py-spy profile of the GIL's holder at 64 REST connections (2026-11-30) found the "
+        "GIL busy all the time, ~45 % in the event loop (HTTP, routing, middleware, JSON "
+        "and pydantic), ~35 % in the ~40 worker threads (checks, Arrow conversion), ~20 % in "
+        "the batcher's model calls — about 3.8 ms of GIL per request, the rest of it going to "
+        "hand-offs of the GIL between the loop, the worker threads and the batcher (each "
+        "request crosses three threads).",
         "",
         "Changes made while profiling (ours under 64 connections, py-spy and cProfile): "
         "request values checked with numpy instead of five Arrow compute calls per input and "
@@ -332,15 +350,21 @@ def notes(report: dict[str, Any]) -> list[str]:
         "of 8, which had capped a gRPC micro-batch at 8 calls (`serving/grpc.py`).",
         "",
         "What would move the throughput goal, outside what this benchmark's work changed: "
-        "(1) the column transformer — a verified numpy form of `StandardScaler` and "
-        "`OneHotEncoder` (exact: the same float64 operations), checked against "
-        "scikit-learn at load as the compiled trees are, would remove most of the model "
-        "call's fixed cost (`models/accelerate.py`); (2) `scoring.batches.probabilities` "
-        "converting `region` to object strings rather than pandas 3's Arrow-backed strings "
-        "(about a third of the transformer's time in a quick check); (3) an awaitable "
-        "batcher, so a REST request does not hop to a worker thread only to block on the "
-        "batcher (`serving/service.py`); (4) `--workers 2` (one batcher per process, both "
-        "cores), not measured here.",
+        "(1) an awaitable inference path (`serving/service.py`): the REST handler checks the "
+        "request on the event loop and awaits the batcher's result, instead of hopping to a "
+        "worker thread that only blocks on the batcher — one GIL hand-off per request "
+        "instead of four, and no 40 threads contending for it (MLServer's REST path, all on "
+        f"one event loop, spends {cpu('rest', LABELS['mlserver-batch']):.1f} ms of server CPU "
+        f"per request at {top} connections with adaptive batching, ours "
+        f"{cpu('rest', LABELS['ours-raw']):.1f} ms); (2) the column "
+        "transformer — a verified numpy form of `StandardScaler` and `OneHotEncoder` (the "
+        "same float64 operations), checked against scikit-learn at load as the compiled "
+        "trees are, would remove most of the model call's fixed cost "
+        "(`models/accelerate.py`); (3) `scoring.batches.probabilities` converting `region` "
+        "to object strings rather than pandas 3's Arrow-backed strings (about a third of "
+        "the transformer's time in a quick check); (4) `--workers 2` (one process, GIL and "
+        "batcher per core), not measured here. On two cores, 5× a batching server that "
+        "does the same scikit-learn work per batch needs most of these together.",
         "",
         "Noise: the cores are shared with other jobs (the *other load* column; up to "
         f"{busiest:.2f} of 2 cores in this run), which slows every server and inflates "
