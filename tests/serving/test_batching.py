@@ -146,3 +146,42 @@ def test_a_model_error_fails_its_call_and_versions_never_mix() -> None:
             assert got == ([float(value)], [model.version])  # its own row, its model's version
     failed_call = len(failed)
     assert failed_call in old.calls + new.calls  # exactly the requests of the failing call
+
+
+@pytest.mark.parametrize("batch_wait", [0.0, 0.002], ids=["unbatched", "batched"])
+def test_infer_async_answers_exactly_as_infer(served, batch_wait) -> None:
+    """The event-loop path (REST's): concurrent requests awaited on one loop, small ones
+    micro-batched, one larger than a batch on a worker thread, a bad one refused alone."""
+    import asyncio
+
+    from airflow_mlops.demo.credit_model import MODEL_NAME
+    from airflow_mlops.exceptions import InferenceRequestError
+    from airflow_mlops.serving.protocol import InferenceRequest, Tensor
+    from airflow_mlops.serving.service import ModelServer
+    from tests.serving.conftest import FEATURES
+
+    server = ModelServer(
+        served.store, served.registry, MODEL_NAME, feature_table=FEATURES,
+        batch_wait=batch_wait, max_batch_rows=64,
+    )  # fmt: skip
+    server.load()
+
+    def lookup(keys: list[int], request_id: str) -> InferenceRequest:
+        tensor = Tensor("customer_id", "INT64", (len(keys),), keys)
+        return InferenceRequest(inputs=(tensor,), id=request_id)
+
+    requests = [lookup([key], f"r{key}") for key in range(1, 41)]
+    requests.append(lookup(list(range(100, 300)), "large"))  # > max_batch_rows
+    bad = InferenceRequest(inputs=(Tensor("customer_id", "FP64", (1,), [1.5]),))
+
+    async def ask() -> list[object]:
+        answers = (server.infer_async(MODEL_NAME, None, r) for r in [*requests, bad])
+        return await asyncio.gather(*answers, return_exceptions=True)
+
+    *answers, refused = asyncio.run(ask())
+    assert [repr(a) for a in answers] == [repr(server.infer(MODEL_NAME, None, r)) for r in requests]
+    assert isinstance(refused, InferenceRequestError)
+    assert refused.input_name == "customer_id"
+    if batch_wait:
+        assert server.batcher is not None
+        assert server.batcher.largest > 1  # the awaited small requests shared model calls
