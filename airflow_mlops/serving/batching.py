@@ -1,14 +1,12 @@
 """Micro-batching: concurrent small requests' checked rows scored in one model call.
 
-Each request is validated first (:func:`~airflow_mlops.serving.requests.score_steps`); only
-its checked feature rows reach :meth:`Batcher.submit`, which queues them and returns a
-future of their outputs (:meth:`Batcher.predict` waits for it on the calling thread; the
-REST front end awaits it on its event loop). One batcher thread takes the oldest queued
-rows, waits at most ``wait`` seconds for more (or until ``max_rows`` are queued),
-concatenates the rows queued for the *same* :class:`~airflow_mlops.serving.model.
-ServedModel` (so a hot swap between two requests never mixes versions in one call) with the
-same schema, calls ``ServedModel.predict`` once and hands each request back exactly its own
-rows' scores and decisions.
+Each request is validated on its own thread first (:func:`~airflow_mlops.serving.requests.
+score_request`); only its checked feature rows reach :meth:`Batcher.predict`, which queues
+them and waits. One batcher thread takes the oldest queued rows, waits at most ``wait``
+seconds for more (or until ``max_rows`` are queued), concatenates the rows queued for the
+*same* :class:`~airflow_mlops.serving.model.ServedModel` (so a hot swap between two requests
+never mixes versions in one call) with the same schema, calls ``ServedModel.predict`` once
+and hands each request back exactly its own rows' scores and decisions.
 
 Scores are bit-for-bit those of an unbatched call: ``ServedModel.predict`` pads to 64-row
 blocks, so a row's score does not depend on the rows beside it. A model error in a call fails
@@ -20,7 +18,6 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -33,11 +30,13 @@ if TYPE_CHECKING:
 
 @dataclass(eq=False)
 class _Pending:
-    """One request's rows, queued, and the future of their outputs (or the call's error)."""
+    """One request's rows, queued, and (once scored) their outputs or the call's error."""
 
     model: ServedModel
     features: pa.Table
-    outputs: Future[tuple[np.ndarray, pa.Array]] = field(default_factory=Future)
+    done: threading.Event = field(default_factory=threading.Event)
+    result: tuple[np.ndarray, pa.Array] | None = None
+    error: BaseException | None = None
 
 
 class Batcher:
@@ -71,16 +70,15 @@ class Batcher:
         """
         if features.num_rows >= self.max_rows:
             return model.predict(features)
-        return self.submit(model, features).result()
-
-    def submit(self, model: ServedModel, features: pa.Table) -> Future[tuple[np.ndarray, pa.Array]]:
-        """Queue ``features`` for ``model`` (whatever their size); the future of their
-        ``(scores, decisions)``, or of the exception the model call that scored them raised."""
         pending = _Pending(model, features)
         with self._ready:
             self._queue.append(pending)
             self._ready.notify()
-        return pending.outputs
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        assert pending.result is not None
+        return pending.result
 
     def describe(self) -> dict[str, object]:
         """The settings and counts, for ``ModelServer.describe()``."""
@@ -96,13 +94,12 @@ class Batcher:
         while True:
             batch = self._next_batch()
             try:
-                results = self._score(batch)
+                self._score(batch)
             except BaseException as exc:  # every request of the call fails, the thread lives
                 for pending in batch:
-                    pending.outputs.set_exception(exc)
-                continue
-            for pending, result in zip(batch, results, strict=True):
-                pending.outputs.set_result(result)
+                    pending.error = exc
+            for pending in batch:
+                pending.done.set()
 
     def _next_batch(self) -> list[_Pending]:
         """The oldest queued request and those queued (within ``wait``) for its model and
@@ -129,7 +126,7 @@ class Batcher:
     def _rows(self) -> int:
         return sum(pending.features.num_rows for pending in self._queue)
 
-    def _score(self, batch: list[_Pending]) -> list[tuple[np.ndarray, pa.Array]]:
+    def _score(self, batch: list[_Pending]) -> None:
         import pyarrow as pa
 
         model = batch[0].model
@@ -138,9 +135,8 @@ class Batcher:
         self.calls += 1
         self.requests += len(batch)
         self.largest = max(self.largest, len(batch))
-        results, start = [], 0
+        start = 0
         for pending in batch:
             stop = start + pending.features.num_rows
-            results.append((scores[start:stop], decisions.slice(start, stop - start)))
+            pending.result = (scores[start:stop], decisions.slice(start, stop - start))
             start = stop
-        return results

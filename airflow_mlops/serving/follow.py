@@ -31,21 +31,6 @@ class Refusal(TypedDict):
     at: str
 
 
-def refusal(source: Source | None, exc: BaseException) -> Refusal:
-    """What was refused (``source``: model version, partition, partition version) and why,
-    now (UTC)."""
-    from datetime import UTC, datetime
-
-    model_version, partition, partition_version = source or (None, None, None)
-    return {
-        "model_version": model_version,
-        "partition": partition,
-        "partition_version": partition_version,
-        "error": f"{type(exc).__name__}: {exc}",
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
 class Follower:
     """Calls ``poll`` every ``interval`` seconds on a daemon thread until :meth:`stop`.
 

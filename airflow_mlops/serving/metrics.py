@@ -212,23 +212,7 @@ class ObservedService:
         return self._service.model_metadata(name, version)
 
     def infer(self, name: str, version: str | None, request: InferenceRequest) -> InferenceResponse:
-        return self._noted(self._service.infer(name, version, request))
-
-    async def infer_async(
-        self, name: str, version: str | None, request: InferenceRequest
-    ) -> InferenceResponse:
-        """The service's ``infer_async`` (or ``infer`` on a worker thread), noted."""
-        infer_async = getattr(self._service, "infer_async", None)
-        if infer_async is None:
-            import asyncio
-
-            response = await asyncio.to_thread(self._service.infer, name, version, request)
-        else:
-            response = await infer_async(name, version, request)
-        return self._noted(response)
-
-    @staticmethod
-    def _noted(response: InferenceResponse) -> InferenceResponse:
+        response = self._service.infer(name, version, request)
         answered = _ANSWERED.get()
         if answered is not None:
             shape = response.outputs[0].shape if response.outputs else ()

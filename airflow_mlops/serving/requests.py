@@ -14,25 +14,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlops.exceptions import InferenceRequestError, format_names
-from airflow_mlops.serving.state import ERROR_OUTPUT
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Sequence
+    from collections.abc import Callable, Sequence
 
     import numpy as np
     import pyarrow as pa
 
     from airflow_mlops.serving.features import FeatureIndex
     from airflow_mlops.serving.model import ServedModel
-    from airflow_mlops.serving.protocol import InferenceRequest, InferenceResponse, Tensor
-    from airflow_mlops.serving.state import ServingState
+    from airflow_mlops.serving.protocol import Tensor
 
-    #: ``(P(class 1), decisions)`` of checked feature rows.
-    Scores = tuple[np.ndarray, pa.Array]
     #: Scores checked feature rows: ``ServedModel.predict`` or a micro-batcher before it.
-    Predict = Callable[[pa.Table], Scores]
-    #: :func:`score_steps`: yields the rows to score (at most once), is sent their scores.
-    Steps = Generator[pa.Table, Scores, "ScoredRequest"]
+    Predict = Callable[[pa.Table], tuple[np.ndarray, pa.Array]]
+
+#: The output naming, for each row whose key was looked up, why it has no score ("" if none).
+ERROR_OUTPUT = "error"
 
 
 @dataclass(frozen=True)
@@ -58,33 +55,13 @@ def score_request(
     predict: Predict | None = None,
 ) -> ScoredRequest:
     """The outputs (score, decision, error) of a request's rows, in request order, with
-    the features they were scored on: :func:`score_steps` driven on this thread, ``predict``
-    scoring the checked rows (default ``model.predict``).
-
-    :raises InferenceRequestError: for the problems listed in the module docstring.
-    """
-    steps = score_steps(model, index, inputs)
-    try:
-        features = next(steps)
-        steps.send((predict or model.predict)(features))
-    except StopIteration as done:
-        scored: ScoredRequest = done.value
-        return scored
-    raise AssertionError("score_steps yields its rows once")  # pragma: no cover
-
-
-def score_steps(model: ServedModel, index: FeatureIndex | None, inputs: Sequence[Tensor]) -> Steps:
-    """A request scored in steps: checks, then (if any row is to be scored) one ``yield`` of
-    the checked feature rows, which the caller scores — on its thread, in a micro-batch, or
-    awaiting one — and sends back as ``(scores, decisions)``; the generator then returns the
-    :class:`ScoredRequest`.
+    the features they were scored on.
 
     A request carrying only the key column (and the model does not read the key) is a key
-    lookup in ``index``; any other is raw features, where the key is optional (it is kept for
-    the serving log and the shadow).
+    lookup in ``index``; any other is raw features, where the key is optional and ignored.
+    ``predict`` scores the checked rows (default ``model.predict``).
 
-    :raises InferenceRequestError: for the problems listed in the module docstring (at the
-        first ``next``).
+    :raises InferenceRequestError: for the problems listed in the module docstring.
     """
     from airflow_mlops.serving.inputs import tensor_rows
 
@@ -111,9 +88,10 @@ def score_steps(model: ServedModel, index: FeatureIndex | None, inputs: Sequence
             "for every input.",
             input_name=first,
         )
+    predict = predict or model.predict
     if index is not None and lookup:
-        return (yield from _looked_up(model, index, tensors[key]))
-    return (yield from _raw(model, index, tensors))
+        return _looked_up(model, index, tensors[key], predict)
+    return _raw(model, index, tensors, predict)
 
 
 def _by_name(inputs: Sequence[Tensor]) -> dict[str, Tensor]:
@@ -153,19 +131,20 @@ def _check_complete(
     )
 
 
-def _raw(model: ServedModel, index: FeatureIndex | None, tensors: dict[str, Tensor]) -> Steps:
+def _raw(
+    model: ServedModel, index: FeatureIndex | None, tensors: dict[str, Tensor], predict: Predict
+) -> ScoredRequest:
     import pyarrow as pa
 
     from airflow_mlops.serving.inputs import tensor_to_arrow
 
     schema = model.input_schema
     features = pa.table([tensor_to_arrow(tensors[f.name], f) for f in schema], schema=schema)
-    keys = _raw_keys(model, index, tensors, features)
-    scores, decisions = yield features
+    scores, decisions = predict(features)
     columns: dict[str, list[Any]] = _columns(model, scores, decisions)
     if index is not None:
         columns[ERROR_OUTPUT] = [""] * features.num_rows
-    return ScoredRequest(columns, features, keys)
+    return ScoredRequest(columns, features, _raw_keys(model, index, tensors, features))
 
 
 def _raw_keys(
@@ -187,7 +166,9 @@ def _raw_keys(
     return tensor_to_arrow(tensor, field)
 
 
-def _looked_up(model: ServedModel, index: FeatureIndex, keys: Tensor) -> Steps:
+def _looked_up(
+    model: ServedModel, index: FeatureIndex, keys: Tensor, predict: Predict
+) -> ScoredRequest:
     import numpy as np
     import pyarrow as pa
 
@@ -201,7 +182,7 @@ def _looked_up(model: ServedModel, index: FeatureIndex, keys: Tensor) -> Steps:
     decisions: list[Any] = [""] * len(wanted)
     if len(found):
         present = rows if len(found) == len(wanted) else rows.take(pa.array(found))
-        found_scores, found_decisions = yield present
+        found_scores, found_decisions = predict(present)
         scores[found] = found_scores
         for position, decision in zip(found, found_decisions.to_pylist(), strict=True):
             decisions[position] = decision
@@ -222,33 +203,3 @@ def _looked_up(model: ServedModel, index: FeatureIndex, keys: Tensor) -> Steps:
 def _columns(model: ServedModel, scores: np.ndarray, decisions: pa.Array) -> dict[str, list[Any]]:
     output = model.output
     return {output.score_column: scores.tolist(), output.decision_column: decisions.to_pylist()}
-
-
-def wanted_outputs(state: ServingState, request: InferenceRequest) -> list[str]:
-    """The outputs ``request`` asks for (all when it names none), each once, in its order.
-
-    :raises InferenceRequestError: for an output the served model does not have.
-    """
-    available = state.outputs
-    wanted = list(available) if request.outputs is None else list(dict.fromkeys(request.outputs))
-    unknown = [output for output in wanted if output not in available]
-    if unknown:
-        raise InferenceRequestError(
-            f"Model {state.model.name!r} has no output {unknown[0]!r}; its outputs are "
-            f"{format_names(available)}: request those, or omit 'outputs' for all.",
-            input_name=unknown[0],
-        )
-    return wanted
-
-
-def response_of(
-    state: ServingState, request: InferenceRequest, wanted: list[str], scored: ScoredRequest
-) -> InferenceResponse:
-    """The response carrying ``wanted`` of ``scored``'s outputs, the version and the id."""
-    from airflow_mlops.serving.protocol import InferenceResponse, Tensor
-
-    available, columns = state.outputs, scored.columns
-    outputs = tuple(
-        Tensor(name, available[name], (len(columns[name]),), columns[name]) for name in wanted
-    )
-    return InferenceResponse(state.model.name, state.model.version, outputs, id=request.id)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from airflow_mlops.exceptions import (
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel
 
-    from airflow_mlops.serving.metrics import ObservedService, ServingMetrics
+    from airflow_mlops.serving.metrics import ServingMetrics
     from airflow_mlops.serving.protocol import InferenceService
 
     Scope = MutableMapping[str, Any]
@@ -130,7 +131,7 @@ def _add_metrics_route(app: FastAPI, metrics: ServingMetrics) -> None:
     app.get(METRICS_PATH, include_in_schema=False)(prometheus_metrics)
 
 
-def _add_protocol_routes(app: FastAPI, service: ObservedService) -> None:
+def _add_protocol_routes(app: FastAPI, service: InferenceService) -> None:
     def server_live() -> JSONResponse:
         """Server live: the process answers."""
         return _json({"live": service.live()})
@@ -170,8 +171,7 @@ def _add_protocol_routes(app: FastAPI, service: ObservedService) -> None:
         # costs more than the rest of the route's own work on a one-row request
         name, version = request.path_params["name"], request.path_params.get("version")
         parsed = parse_infer_request(await request.body(), request.headers.get(BINARY_HEADER))
-        # checked on the loop, the model call awaited: no worker thread waits on the batcher
-        response = await service.infer_async(name, version, parsed)
+        response = await run_in_threadpool(service.infer, name, version, parsed)
         return _json(infer_response_json(response))
 
     _document_schema(app, InferRequestBody)

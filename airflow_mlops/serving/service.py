@@ -25,8 +25,10 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from airflow_mlops.exceptions import (
+    InferenceRequestError,
     ModelNotFoundError,
     ServingUnavailableError,
+    format_names,
 )
 from airflow_mlops.serving.protocol import (
     SERVER_NAME,
@@ -34,24 +36,18 @@ from airflow_mlops.serving.protocol import (
     ModelMetadata,
     ServedContract,
     ServerMetadata,
+    Tensor,
     TensorMetadata,
 )
-from airflow_mlops.serving.requests import (
-    response_of,
-    score_request,
-    score_steps,
-    wanted_outputs,
-)
+from airflow_mlops.serving.requests import ERROR_OUTPUT, score_request
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from airflow_mlops.models.registry import ModelRegistry
     from airflow_mlops.serving.follow import Follower, Refusal, Source
     from airflow_mlops.serving.log import SegmentWriter
     from airflow_mlops.serving.model import ServedModel
     from airflow_mlops.serving.protocol import InferenceRequest
-    from airflow_mlops.serving.requests import ScoredRequest, Scores
+    from airflow_mlops.serving.requests import ScoredRequest
     from airflow_mlops.serving.shadow import OnlineShadow
     from airflow_mlops.serving.state import ServingState
     from airflow_mlops.store.feature_store import FeatureStore
@@ -148,9 +144,14 @@ class ModelServer:
     # -- loading -------------------------------------------------------------------------
 
     def load(self) -> ServingState:
-        """Load and verify the model (and the feature partition), then serve them; start the
-        serving log and the shadow. Raises what
-        :func:`~airflow_mlops.serving.state.load_state` raises."""
+        """Load and verify the model (and the feature partition), then serve them.
+
+        :raises ModelNotFoundError: for an unknown model or alias.
+        :raises ChecksumMismatchError: for a tampered artifact or a damaged partition file.
+        :raises PartitionNotFoundError: when the feature table has no (such) partition.
+        :raises ContractError: when the partition lacks the model's inputs, or its keys are
+            null or repeated.
+        """
         state = self._load_state()
         self.state = state
         _log.info("Serving %s", self.describe())
@@ -207,15 +208,19 @@ class ModelServer:
         try:
             state = self._load_state()
         except Exception as exc:
-            from airflow_mlops.serving.follow import refusal
-
             self.refusals += 1
             self._refused = source
-            self.last_refusal = refusal(source, exc)
+            model_version, partition, partition_version = source or (None, None, None)
+            error = f"{type(exc).__name__}: {exc}"
+            self.last_refusal = {
+                "model_version": model_version,
+                "partition": partition,
+                "partition_version": partition_version,
+                "error": error,
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
             served = self.state.source if self.state is not None else None
-            _log.error(
-                "Refused %s: %s; still serving %s", source, self.last_refusal["error"], served
-            )
+            _log.error("Refused %s: %s; still serving %s", source, error, served)
             return False
         self.state = state
         self.swaps += 1
@@ -300,7 +305,7 @@ class ModelServer:
             key_type = oip_datatype(state.index.key_type)
             inputs.append(TensorMetadata(state.key_column, key_type, (-1,)))
         outputs = [
-            TensorMetadata(name, datatype, (-1,)) for name, datatype in state.outputs.items()
+            TensorMetadata(name, datatype, (-1,)) for name, datatype in _outputs(state).items()
         ]
         return ModelMetadata(
             model.name, (model.version,), model.runtime["name"], tuple(inputs), tuple(outputs)
@@ -321,60 +326,44 @@ class ModelServer:
 
     def infer(self, name: str, version: str | None, request: InferenceRequest) -> InferenceResponse:
         state = self._serving(name, version)
-        wanted = wanted_outputs(state, request)
+        available = _outputs(state)
+        wanted = list(available) if request.outputs is None else list(request.outputs)
+        unknown = [output for output in wanted if output not in available]
+        if unknown:
+            raise InferenceRequestError(
+                f"Model {name!r} has no output {unknown[0]!r}; its outputs are "
+                f"{format_names(available)}: request those, or omit 'outputs' for all.",
+                input_name=unknown[0],
+            )
         batcher, model = self.batcher, state.model
         predict = None if batcher is None else partial(batcher.predict, model)
         served_at, started = datetime.now(UTC), time.perf_counter()
         scored = score_request(model, state.index, request.inputs, predict)
-        return self._answer(state, request, wanted, scored, served_at, started)
+        columns = scored.columns
+        if self.serving_log is not None or self.shadow is not None:
+            self._observe(state, request, scored, served_at, time.perf_counter() - started)
+        outputs = tuple(
+            Tensor(output, available[output], (len(columns[output]),), columns[output])
+            for output in dict.fromkeys(wanted)
+        )
+        return InferenceResponse(state.model.name, state.model.version, outputs, id=request.id)
 
-    async def infer_async(
-        self, name: str, version: str | None, request: InferenceRequest
-    ) -> InferenceResponse:
-        """:meth:`infer` for an event loop: the request is checked on the loop and its rows'
-        model call awaited (the micro-batcher's, or a worker thread's for a large request or
-        without batching), so no thread waits on the batcher (the REST front end uses it)."""
-        state = self._serving(name, version)
-        wanted = wanted_outputs(state, request)
-        served_at, started = datetime.now(UTC), time.perf_counter()
-        steps = score_steps(state.model, state.index, request.inputs)
-        try:
-            features = next(steps)
-            steps.send(await self._predict_async(state.model, features))
-        except StopIteration as done:
-            return self._answer(state, request, wanted, done.value, served_at, started)
-        raise AssertionError("score_steps yields its rows once")  # pragma: no cover
-
-    async def _predict_async(self, model: ServedModel, features: pa.Table) -> Scores:
-        import asyncio
-
-        batcher = self.batcher
-        if batcher is None or features.num_rows >= batcher.max_rows:
-            return await asyncio.to_thread(model.predict, features)
-        return await asyncio.wrap_future(batcher.submit(model, features))
-
-    def _answer(
+    def _observe(
         self,
         state: ServingState,
         request: InferenceRequest,
-        wanted: list[str],
         scored: ScoredRequest,
         served_at: datetime,
-        started: float,
-    ) -> InferenceResponse:
-        """The response; the answered request handed to the serving log and the shadow
-        (neither waits)."""
-        log, shadow = self.serving_log, self.shadow
-        if log is not None or shadow is not None:
-            from airflow_mlops.serving.log import ServedRequest, requests_log
+        seconds: float,
+    ) -> None:
+        """Hand the answered request to the serving log and the shadow (neither waits)."""
+        from airflow_mlops.serving.log import ServedRequest, requests_log
 
-            seconds = time.perf_counter() - started
-            served = ServedRequest.answered(state, request.id, scored, served_at, seconds)
-            if log is not None:
-                log.append(requests_log(state.model.name), served)
-            if shadow is not None:
-                shadow.submit(served)
-        return response_of(state, request, wanted, scored)
+        served = ServedRequest.answered(state, request.id, scored, served_at, seconds)
+        if self.serving_log is not None:
+            self.serving_log.append(requests_log(state.model.name), served)
+        if self.shadow is not None:
+            self.shadow.submit(served)
 
     def _serving(self, name: str, version: str | None) -> ServingState:
         state = self.state
@@ -398,3 +387,12 @@ class ModelServer:
                 f"Model {name!r} version {version!r} is not served; this server serves "
                 f"version {served} (alias {self.alias!r}). Ask for {served} or for no version."
             )
+
+
+def _outputs(state: ServingState) -> dict[str, str]:
+    """Output name → datatype: the score, the decision and, with a feature table, errors."""
+    output = state.model.output
+    names = {output.score_column: "FP64", output.decision_column: "BYTES"}
+    if state.index is not None:
+        names[ERROR_OUTPUT] = "BYTES"
+    return names

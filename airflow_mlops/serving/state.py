@@ -7,9 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-#: The output naming, for each row whose key was looked up, why it has no score ("" if none).
-ERROR_OUTPUT = "error"
-
 if TYPE_CHECKING:
     from airflow_mlops.models.registry import ModelRegistry
     from airflow_mlops.serving.features import FeatureIndex
@@ -28,16 +25,6 @@ class ServingState:
     @property
     def key_column(self) -> str:
         return self.index.key_column if self.index is not None else self.model.output.entity_key
-
-    @property
-    def outputs(self) -> dict[str, str]:
-        """Output name → OIP datatype: the score, the decision and, with a feature table,
-        the per-row ``error``."""
-        output = self.model.output
-        names = {output.score_column: "FP64", output.decision_column: "BYTES"}
-        if self.index is not None:
-            names[ERROR_OUTPUT] = "BYTES"
-        return names
 
     @property
     def source(self) -> Source:
