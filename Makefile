@@ -38,6 +38,7 @@ bench: $(INSTALLED) /usr/bin/wrk
 	$(BIN)/python benchmarks/score_batch.py --write-docs
 	$(BIN)/python benchmarks/drift_check.py --write-docs
 	$(BIN)/python benchmarks/serving.py --write-docs
+	$(BIN)/python benchmarks/serving_workers.py --write-docs
 
 # The serving benchmark drives REST with Debian's wrk.
 /usr/bin/wrk:

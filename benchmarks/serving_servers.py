@@ -115,16 +115,20 @@ def _spawn(name: str, command: list[str], workdir: Path, env: dict[str, str]) ->
     return process, log
 
 
-def start_ours(workdir: Path, world: dict[str, Any]) -> Server:
+def start_ours(workdir: Path, world: dict[str, Any], *, workers: int = 1) -> Server:
+    """``airflow-mlops serve`` with its defaults, in ``workers`` processes (named ``ours``,
+    or ``ours-<n>w`` with more than one)."""
     http_port, grpc_port = free_port(), free_port()
     command = [
         *(sys.executable, "-m", "airflow_mlops", "--root", world["store"], "serve"),
         *(world["model"], "--registry", world["registry"], "--feature-table", "customer_features"),
         *("--http-port", str(http_port), "--grpc-port", str(grpc_port)),
+        *("--workers", str(workers)),
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process, log = _spawn("ours", command, workdir, env)
-    return Server("ours", process, http_port, grpc_port, log)
+    name = "ours" if workers == 1 else f"ours-{workers}w"
+    process, log = _spawn(name, command, workdir, env)
+    return Server(name, process, http_port, grpc_port, log)
 
 
 def start_mlserver(
