@@ -47,6 +47,15 @@ def write_section(heading: str, section: str, docs: Path = DOCS) -> None:
     docs.write_text(new)
 
 
+def publish(heading: str, section: str, write_docs: bool) -> int:
+    """Print ``section``; with ``write_docs``, also make it the ``heading`` section of
+    docs/benchmarks.md. The benchmark's exit status (0)."""
+    print(section)
+    if write_docs:
+        write_section(heading, section)
+    return 0
+
+
 def machine(versions: list[str]) -> str:
     """CPU, core count, memory and kernel, then ``versions`` (``"name x.y"`` each)."""
     cpu = next(

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchdocs import child_result, machine, write_section
+from benchdocs import child_result, machine, publish
 
 SECTION = "## Drift check"
 METHODS = ("profile", "compare", "tutorial")
@@ -527,10 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     (workdir / "bench_report.json").write_text(json.dumps(report, indent=2))
     command = shlex.join([".venv/bin/python", "benchmarks/drift_check.py", *(argv or sys.argv[1:])])
     section = render(report, command)
-    print(section)
-    if args.write_docs:
-        write_section(SECTION, section)
-    return 0
+    return publish(SECTION, section, args.write_docs)
 
 
 if __name__ == "__main__":

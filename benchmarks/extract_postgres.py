@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from benchdocs import child_result, machine, write_section
+from benchdocs import child_result, machine, publish
 
 SECTION = "## Extract: PostgreSQL → Parquet"
 DSN = os.environ.get("BENCH_POSTGRES_URI", "postgresql://postgres@127.0.0.1:5432/test")
@@ -348,10 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         [".venv/bin/python", "benchmarks/extract_postgres.py", *(argv or sys.argv[1:])]
     )
     section = render(summary, args, command)
-    print(section)
-    if args.write_docs:
-        write_section(SECTION, section)
-    return 0
+    return publish(SECTION, section, args.write_docs)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchdocs import child_result, machine, write_section
+from benchdocs import child_result, machine, publish
 
 SECTION = "## Batch scoring"
 METHODS = ("operator", "operator-compiled", "tutorial", "streaming", "io")
@@ -652,10 +652,7 @@ def main(argv: list[str] | None = None) -> int:
     (workdir / "report.json").write_text(json.dumps(report, indent=2))
     command = shlex.join([".venv/bin/python", "benchmarks/score_batch.py", *(argv or sys.argv[1:])])
     section = render(report, command)
-    print(section)
-    if args.write_docs:
-        write_section(SECTION, section)
-    return 0
+    return publish(SECTION, section, args.write_docs)
 
 
 if __name__ == "__main__":

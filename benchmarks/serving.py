@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchdocs import child_result, write_section
+from benchdocs import child_result, publish
 from serving_load import check_answers, need_wrk, run_grpc, run_wrk, write_bodies, wrk_version
 from serving_report import SECTION, render, summarise
 from serving_servers import all_servers, cpu_seconds, mlserver_venv, mlserver_version
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.render_only:
         report = json.loads((workdir / "bench_report.json").read_text())
-        return publish(render(report, report["command"]), args.write_docs)
+        return publish(SECTION, render(report, report["command"]), args.write_docs)
     wrk = need_wrk()
     started = time.monotonic()
     shutil.rmtree(workdir, ignore_errors=True)
@@ -245,14 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         [".venv/bin/python", "benchmarks/serving.py", *(argv or sys.argv[1:])]
     )
     (workdir / "bench_report.json").write_text(json.dumps(report, indent=2))
-    return publish(render(report, report["command"]), args.write_docs)
-
-
-def publish(section: str, write_docs: bool) -> int:
-    print(section)
-    if write_docs:
-        write_section(SECTION, section)
-    return 0
+    return publish(SECTION, render(report, report["command"]), args.write_docs)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from benchdocs import write_section
+from benchdocs import publish
 from serving_load import run_wrk
 from serving_servers import start_ours, stop, wait_ready
 
@@ -96,10 +96,7 @@ def main() -> int:
     section = render(
         results, args.rounds, ".venv/bin/python benchmarks/serving_workers.py --write-docs"
     )
-    print(section)
-    if args.write_docs:
-        write_section(SECTION, section)
-    return 0
+    return publish(SECTION, section, args.write_docs)
 
 
 if __name__ == "__main__":
