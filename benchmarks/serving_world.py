@@ -12,59 +12,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from airflow_mlops.demo.synthetic import synthetic_customers
+
 FEATURES = "customer_features"
 PARTITION = "2026-01-30"
-#: the demo's champion family and its grid point (airflow_mlops.demo.credit_model.GRID)
-CHAMPION = {"family": "hgb", "max_leaf_nodes": 15, "learning_rate": 0.1}
 #: rows the model is fitted on (the served partition's first rows)
 TRAIN_ROWS = 20_000
 #: request rows cycled through by the load generators
 REQUEST_ROWS = 1_000
-
-
-def customer_features(rows: int, *, seed: int = 11) -> Any:
-    """``rows`` customers of the demo contract, keys 1…rows, deterministic; 2 % of
-    ``debt_to_income`` null (its one nullable feature)."""
-    import numpy as np
-    import pyarrow as pa
-
-    from airflow_mlops.demo.credit_model import CUSTOMER_FEATURES
-
-    rng = np.random.default_rng(seed)
-    income = np.round(rng.lognormal(10.8, 0.5, rows), 2)
-    debt = np.round(income * rng.beta(2, 5, rows) * 1.5, 2)
-    count_7d = rng.poisson(3, rows)
-    count_30d = count_7d + rng.poisson(9, rows)
-    regions = np.asarray(["north", "south", "east", "west"])[rng.integers(0, 4, rows)]
-    columns = {
-        "customer_id": np.arange(1, rows + 1, dtype=np.int64),
-        "income": income,
-        "debt": debt,
-        "age": rng.integers(18, 90, rows),
-        "history_score": np.round(rng.uniform(300, 850, rows), 1),
-        "region": pa.array(regions, pa.string()),
-        "debt_to_income": pa.array(debt / income, mask=rng.random(rows) < 0.02),
-        "txn_count_7d": count_7d,
-        "txn_amount_7d": np.round(count_7d * rng.gamma(2, 30, rows), 2),
-        "txn_count_30d": count_30d,
-        "txn_amount_30d": np.round(count_30d * rng.gamma(2, 30, rows), 2),
-        "txn_max_amount_30d": np.round(rng.gamma(3, 40, rows), 2),
-    }
-    return pa.table(columns, schema=CUSTOMER_FEATURES.to_arrow_schema())
-
-
-def fitted_champion(features: Any) -> Any:
-    """The demo pipeline (:data:`CHAMPION`, the demo's 100 iterations) fitted on labels drawn
-    from the first :data:`TRAIN_ROWS` customers."""
-    import numpy as np
-
-    from airflow_mlops.demo.credit_model import INPUT_CONTRACT, make_pipeline
-
-    frame = features.slice(0, TRAIN_ROWS).select(INPUT_CONTRACT.names).to_pandas()
-    rng = np.random.default_rng(5)
-    logit = -1.5 + 3.0 * frame["debt"] / frame["income"] - 0.004 * (frame["history_score"] - 575)
-    labels = (rng.random(len(frame)) < 1 / (1 + np.exp(-logit))).astype(np.int64)
-    return make_pipeline(CHAMPION).fit(frame, labels)
 
 
 def build(workdir: Path, customers: int) -> dict[str, Any]:
@@ -73,28 +28,18 @@ def build(workdir: Path, customers: int) -> dict[str, Any]:
     :returns: the store and registry roots, the model version and runtime check, the
         artifact's path and the request rows' path.
     """
-    from airflow_mlops.demo.credit_model import INPUT_CONTRACT, MODEL_NAME, OUTPUT
-    from airflow_mlops.models.accelerate import registration_check
+    from airflow_mlops.demo.credit_model import MODEL_NAME
+    from airflow_mlops.demo.synthetic import fitted_demo_model, register_champion
     from airflow_mlops.models.registry import ModelRegistry
     from airflow_mlops.store.feature_store import FeatureStore
 
     store_root, registry_root = workdir / "feature_store", workdir / "model_registry"
     store = FeatureStore(str(store_root))
     registry = ModelRegistry(str(registry_root))
-    features = customer_features(customers)
+    features = synthetic_customers(customers)
     store.publish_partition(FEATURES, PARTITION, features.to_batches(), schema=features.schema)
-    model = fitted_champion(features)
-    check_frame = features.slice(0, 2_000).select(INPUT_CONTRACT.names).to_pandas()
-    runtimes = registration_check(model, check_frame, threshold=OUTPUT["threshold"])
-    record = registry.register(
-        MODEL_NAME,
-        model,
-        input_contract=INPUT_CONTRACT,
-        output=OUTPUT,
-        runtimes=runtimes,
-        aliases=["champion"],
-    )
-    version = str(record["version"])
+    model = fitted_demo_model(features.slice(0, TRAIN_ROWS))
+    version = register_champion(registry, model, features)
     artifact = workdir / "model.joblib"  # the registry's verified artifact bytes, as a file
     artifact.write_bytes(registry.artifact_bytes(MODEL_NAME, version))
     rows = request_rows(features, model)
@@ -105,7 +50,7 @@ def build(workdir: Path, customers: int) -> dict[str, Any]:
         "registry": str(registry_root),
         "model": MODEL_NAME,
         "version": version,
-        "runtimes": runtimes,
+        "runtimes": registry.record(MODEL_NAME, version)["runtimes"],
         "artifact": str(artifact),
         "rows": str(rows_path),
         "customers": customers,
@@ -146,7 +91,7 @@ def index_memory(workdir: Path, rows: int, *, shuffled: bool) -> dict[str, Any]:
     table = f"index_{'shuffled' if shuffled else 'sorted'}"
     for name, count in ((table, rows), ("index_warmup", 1_000)):
         if store.latest_partition(name) is None:
-            data = customer_features(count, seed=3)
+            data = synthetic_customers(count, seed=3)
             if shuffled:
                 data = data.take(np.random.default_rng(1).permutation(count))
             store.publish_partition(name, PARTITION, data.to_batches(), schema=data.schema)

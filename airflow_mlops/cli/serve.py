@@ -97,6 +97,11 @@ def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     serve.add_argument(
         "--open-metrics", action="store_true", help="serve GET /metrics without the token"
     )
+    _add_log_and_shadow_options(serve)
+
+
+def _add_log_and_shadow_options(serve: argparse.ArgumentParser) -> None:
+    """The serving log's and the shadow challenger's options."""
     serve.add_argument(
         "--serving-log",
         action=argparse.BooleanOptionalAction,

@@ -12,18 +12,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pyarrow as pa
 import pytest
 
-from airflow_mlops.demo.credit_model import (
-    CUSTOMER_FEATURES,
-    INPUT_CONTRACT,
-    MODEL_NAME,
-    OUTPUT,
-    make_pipeline,
-)
-from airflow_mlops.models.accelerate import registration_check
+from airflow_mlops.demo.credit_model import MODEL_NAME
+from airflow_mlops.demo.synthetic import fitted_demo_model, register_champion, synthetic_customers
 from airflow_mlops.models.registry import ModelRegistry
 from airflow_mlops.scoring import ScoringRequest, score_partition
 from airflow_mlops.serving.service import ModelServer
@@ -33,6 +25,8 @@ from tests.serving.grpc_client import client, grpc_ports, stub  # noqa: F401 - f
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import pyarrow as pa
+
 FEATURES = "customer_features"
 SCORES = "customer_scores"
 PARTITION = "2026-01-30"
@@ -40,55 +34,13 @@ PARTITION = "2026-01-30"
 CUSTOMERS = 12_000
 
 
-def demo_features(rows: int, *, seed: int = 11, first_id: int = 1) -> pa.Table:
-    """``rows`` customers of the demo contract (``customer_features``), deterministic; a few
-    ``debt_to_income`` nulls (the one nullable feature)."""
-    rng = np.random.default_rng(seed)
-    income = np.round(rng.lognormal(10.8, 0.5, rows), 2)
-    debt = np.round(income * rng.beta(2, 5, rows) * 1.5, 2)
-    ratio = pa.array(debt / income, mask=rng.random(rows) < 0.02)
-    count_7d = rng.poisson(3, rows)
-    count_30d = count_7d + rng.poisson(9, rows)
-    columns = {
-        "customer_id": np.arange(first_id, first_id + rows, dtype=np.int64),
-        "income": income,
-        "debt": debt,
-        "age": rng.integers(18, 90, rows),
-        "history_score": np.round(rng.uniform(300, 850, rows), 1),
-        "region": pa.array(rng.choice(["north", "south", "east", "west"], rows).tolist()),
-        "debt_to_income": ratio,
-        "txn_count_7d": count_7d,
-        "txn_amount_7d": np.round(count_7d * rng.gamma(2, 30, rows), 2),
-        "txn_count_30d": count_30d,
-        "txn_amount_30d": np.round(count_30d * rng.gamma(2, 30, rows), 2),
-        "txn_max_amount_30d": np.round(rng.gamma(3, 40, rows), 2),
-    }
-    return pa.table(columns, schema=CUSTOMER_FEATURES.to_arrow_schema())
+#: ``rows`` synthetic customers of the demo contract (``seed``, ``first_id``)
+demo_features = synthetic_customers
 
 
 def fitted_champion(features: pa.Table) -> Any:
     """The demo pipeline (HGB, 20 iterations) fitted on labels drawn from the features."""
-    frame = features.select(INPUT_CONTRACT.names).to_pandas()
-    rng = np.random.default_rng(5)
-    logit = -1.5 + 3.0 * frame["debt"] / frame["income"] - 0.004 * (frame["history_score"] - 575)
-    labels = (rng.random(len(frame)) < 1 / (1 + np.exp(-logit))).astype(np.int64)
-    model = make_pipeline({"family": "hgb", "max_leaf_nodes": 15, "learning_rate": 0.1})
-    return model.set_params(model__max_iter=20).fit(frame, labels)
-
-
-def register_champion(registry: ModelRegistry, model: Any, features: pa.Table) -> str:
-    """Register ``model`` as the champion with its compiled runtime checked (as training does)."""
-    frame = features.slice(0, 2_000).select(INPUT_CONTRACT.names).to_pandas()
-    runtimes = registration_check(model, frame, threshold=OUTPUT["threshold"])
-    record = registry.register(
-        MODEL_NAME,
-        model,
-        input_contract=INPUT_CONTRACT,
-        output=OUTPUT,
-        runtimes=runtimes,
-        aliases=["champion"],
-    )
-    return str(record["version"])
+    return fitted_demo_model(features, max_iter=20)
 
 
 @dataclass(frozen=True)

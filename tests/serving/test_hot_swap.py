@@ -89,25 +89,36 @@ def world(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worl
     publish(store, 0)
     register(registry, 1, ["champion"])
     register(registry, 2, [])
-    port, log = free_port(), root / "serve.log"
+    log = root / "serve.log"
+    port, process = start_serve(repo, store, registry, log, "--follow-interval", "0.2")
+    try:
+        yield World(store, registry, port, log)
+    finally:
+        stop(process)
+
+
+def start_serve(
+    repo: Path, store: FeatureStore, registry: ModelRegistry, log: Path, *options: str
+) -> tuple[int, subprocess.Popen[bytes]]:
+    """``airflow-mlops serve`` of the demo model over ``store``'s feature table on a free port
+    (REST only), with ``options``, its stderr in ``log``; once ready, its port and process.
+    Fails the test (the log attached) when it exits first or is not ready within 90 s."""
+    port = free_port()
     command = [
         *(sys.executable, "-m", "airflow_mlops", "--root", store.root, "serve"),
         *("--registry", registry.root, MODEL_NAME, "--feature-table", FEATURES),
-        *("--http-port", str(port), "--grpc-port", "0", "--follow-interval", "0.2"),
+        *("--http-port", str(port), "--grpc-port", "0", *options),
     ]
     env = {**os.environ, "PYTHONPATH": str(repo)}
     with log.open("w") as stderr:
         process = subprocess.Popen(
             command, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=stderr
         )
-    try:
-        ready = f"http://127.0.0.1:{port}/v2/health/ready"
-        wait_for(lambda: _answers(ready) or process.poll() is not None, 60)
-        if process.poll() is not None:
-            pytest.fail(f"airflow-mlops serve did not start: {log.read_text()}")
-        yield World(store, registry, port, log)
-    finally:
-        stop(process)
+    ready = f"http://127.0.0.1:{port}/v2/health/ready"
+    wait_for(lambda: _answers(ready) or process.poll() is not None, 90)
+    if process.poll() is not None:
+        pytest.fail(f"airflow-mlops serve did not start: {log.read_text()}")
+    return port, process
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -4,10 +4,7 @@ it, and SIGTERM writes every answered row to the log before the process exits.""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,13 +15,11 @@ import pyarrow.compute as pc
 import tritonclient.http as triton
 
 from airflow_mlops.demo.credit_model import MODEL_NAME
-from airflow_mlops.demo.stack import free_port
 from airflow_mlops.models.registry import ModelRegistry
 from airflow_mlops.scoring.shadow import shadow_mask
 from airflow_mlops.serving.log import requests_log, shadow_log
 from airflow_mlops.store.feature_store import FeatureStore
-from tests.serving.conftest import FEATURES
-from tests.serving.test_hot_swap import _answers, publish, register, stop, wait_for
+from tests.serving.test_hot_swap import publish, register, start_serve, stop, wait_for
 
 REQUESTS = 300
 
@@ -44,27 +39,13 @@ def test_a_served_process_shadows_the_batch_sample_and_logs_every_row(
     publish(store, 0)
     champion = register(registry, 1, ["champion"])
     challenger = register(registry, 2, ["challenger"])
-    port, log = free_port(), tmp_path / "serve.log"
-    command = [
-        *(sys.executable, "-m", "airflow_mlops", "--root", store.root, "serve"),
-        *("--registry", registry.root, MODEL_NAME, "--feature-table", FEATURES),
-        *("--http-port", str(port), "--grpc-port", "0", "--open-metrics"),
+    log = tmp_path / "serve.log"
+    port, process = start_serve(
+        repo, store, registry, log, "--open-metrics",
         *("--shadow-alias", "challenger", "--shadow-fraction", "0.5", "--shadow-seed", "3"),
         *("--log-rotate-seconds", "0.3"),
-    ]
-    env = {**os.environ, "PYTHONPATH": str(repo)}
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            command, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=stderr
-        )
+    )  # fmt: skip
     try:
-        wait_for(
-            lambda: (
-                _answers(f"http://127.0.0.1:{port}/v2/health/ready") or process.poll() is not None
-            ),
-            60,
-        )
-        assert process.poll() is None, log.read_text()
         client = triton.InferenceServerClient(f"127.0.0.1:{port}")
         keys = np.arange(1, REQUESTS + 1, dtype=np.int64)
         for key in keys:
@@ -96,22 +77,10 @@ def test_two_worker_processes_serve_side_by_side_and_both_log(repo: Path, tmp_pa
     registry = ModelRegistry(str(tmp_path / "registry"))
     publish(store, 0)
     champion = register(registry, 1, ["champion"])
-    port, log = free_port(), tmp_path / "serve.log"
-    command = [
-        *(sys.executable, "-m", "airflow_mlops", "--root", store.root, "serve"),
-        *("--registry", registry.root, MODEL_NAME, "--feature-table", FEATURES),
-        *("--http-port", str(port), "--grpc-port", "0", "--workers", "2"),
-    ]
-    env = {**os.environ, "PYTHONPATH": str(repo)}
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            command, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=stderr
-        )
+    log = tmp_path / "serve.log"
+    port, process = start_serve(repo, store, registry, log, "--workers", "2")
     answered = 0
     try:
-        ready = f"http://127.0.0.1:{port}/v2/health/ready"
-        wait_for(lambda: _answers(ready) or process.poll() is not None, 90)
-        assert process.poll() is None, log.read_text()
         wait_for(lambda: log.read_text().count("Serving {") >= 3, 60)  # parent + 2 workers
         # a new connection each time: the kernel spreads them over both workers
         for key in range(1, 101):
