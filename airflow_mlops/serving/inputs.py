@@ -77,7 +77,7 @@ def tensor_rows(tensor: Tensor) -> int:
             "shape [n] or [n, 1].",
             input_name=name,
         )
-    rows, values = shape[0], len(_flat(tensor.data))
+    rows, values = shape[0], len(flat_values(tensor.data))
     if values != math.prod(shape):
         raise InferenceRequestError(
             f"Input {name!r} has shape {list(shape)} but {values} value(s) in its "
@@ -118,9 +118,9 @@ def tensor_to_arrow(tensor: Tensor, field: pa.Field) -> pa.Array:
         )
     try:
         if datatype == "BYTES":
-            array = pa.array([_text(value) for value in _flat(tensor.data)], pa.string())
+            array = pa.array([_text(value) for value in flat_values(tensor.data)], pa.string())
         else:
-            array = pa.array(_flat(tensor.data), _arrow_type(datatype))
+            array = pa.array(flat_values(tensor.data), _arrow_type(datatype))
         if array.type != field.type:
             array = array.cast(field.type, safe=True)
     except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
@@ -169,7 +169,7 @@ def _check_values(array: pa.Array, field: pa.Field, name: str) -> None:
         )
 
 
-def _flat(data: Sequence[Any]) -> Sequence[Any]:
+def flat_values(data: Sequence[Any]) -> Sequence[Any]:
     """Row-major values: numpy arrays and nested ``[[v], [v]]`` lists flattened."""
     if hasattr(data, "reshape"):
         return data.reshape(-1)

@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_mlops.checks import check_int, check_number
+from airflow_mlops.serving.protocol import ERROR_OUTPUT
 
 if TYPE_CHECKING:
+    from collections.abc import Hashable, Sequence
     from datetime import datetime
 
     import pyarrow as pa
@@ -52,12 +54,17 @@ def shadow_log(model_name: str) -> str:
 
 
 class LogRecord(Protocol):
-    """What a log is fed: ``rows`` rows, made into Arrow off the request path."""
+    """What a log is fed: ``rows`` rows, made into Arrow off the request path, many records
+    at once: records of one kind and equal ``batch_key`` join in one batch."""
 
     @property
     def rows(self) -> int: ...
 
-    def to_batch(self) -> pa.RecordBatch: ...
+    @property
+    def batch_key(self) -> Hashable: ...
+
+    @classmethod
+    def joined(cls, records: Sequence[Any]) -> pa.RecordBatch: ...
 
 
 @dataclass(frozen=True)
@@ -111,27 +118,48 @@ class ServedRequest:
     def rows(self) -> int:
         return self.features.num_rows
 
-    def to_batch(self) -> pa.RecordBatch:
-        """The request's rows: time, id, row number, version, key, features, outputs and
-        ``latency_ms`` (the request's, on each of its rows)."""
+    @property
+    def batch_key(self) -> Hashable:
+        """Requests join in one batch when their columns and types agree."""
+        keys = None if self.keys is None else self.keys.type
+        return (self.features.schema, self.key_column, keys, tuple(self.outputs))
+
+    @classmethod
+    def joined(cls, records: Sequence[ServedRequest]) -> pa.RecordBatch:
+        """The rows of ``records`` (one ``batch_key``): time, id, row number, version, key,
+        features, outputs and ``latency_ms`` (the request's, on each of its rows)."""
+        import numpy as np
         import pyarrow as pa
 
-        n = self.rows
-        key = self.keys if self.keys is not None else pa.nulls(n, pa.int64())
+        first = records[0]
+        counts = np.array([record.rows for record in records])
+        owner = pa.array(np.repeat(np.arange(len(records)), counts))
+
+        def per_row(values: list[Any], kind: pa.DataType) -> pa.Array:
+            return pa.array(values, kind).take(owner)
+
+        keys = [record.keys for record in records]
         columns: dict[str, pa.Array] = {
-            **request_columns(self.served_at, self.request_id, n),
-            "model_version": pa.array([self.model_version] * n, pa.string()),
-            self.key_column: key,
+            SERVED_AT: per_row([r.served_at for r in records], pa.timestamp("us", tz="UTC")),
+            "request_id": per_row([record.request_id for record in records], pa.string()),
+            "row": pa.array(
+                np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts), pa.int32()
+            ),
+            "model_version": per_row([record.model_version for record in records], pa.string()),
+            first.key_column: pa.nulls(len(owner), pa.int64())
+            if first.keys is None
+            else pa.concat_arrays([key for key in keys if key is not None]),
         }
-        for name in self.features.column_names:
+        features = pa.concat_tables([record.features for record in records])
+        for name in features.column_names:
             if name not in columns:
-                columns[name] = self.features.column(name).combine_chunks()
-        score, decision = self.output.score_column, self.output.decision_column
-        columns[score] = pa.array(self.outputs[score], pa.float64())
-        columns[decision] = pa.array(self.outputs[decision], pa.string())
-        if "error" in self.outputs:
-            columns["error"] = pa.array(self.outputs["error"], pa.string())
-        columns["latency_ms"] = pa.array([self.seconds * 1e3] * n, pa.float64())
+                columns[name] = features.column(name).combine_chunks()
+        kinds = {first.output.score_column: pa.float64(), first.output.decision_column: pa.string()}
+        if ERROR_OUTPUT in first.outputs:
+            kinds[ERROR_OUTPUT] = pa.string()
+        for name, kind in kinds.items():
+            columns[name] = pa.array([v for record in records for v in record.outputs[name]], kind)
+        columns["latency_ms"] = per_row([r.seconds * 1e3 for r in records], pa.float64())
         return pa.RecordBatch.from_pydict(columns)
 
 
@@ -226,16 +254,18 @@ class SegmentWriter:
 
     def _run(self) -> None:
         while True:
-            try:
-                item = self._queue.get(timeout=self._wait())
-            except queue.Empty:
-                pass
-            else:
-                if item is None:
-                    for log in list(self._pending):
-                        self._flush(log)
-                    return
-                self._add(*item)
+            items = self._drained()
+            groups: dict[tuple[str, type, Hashable], list[LogRecord]] = {}
+            for item in items:
+                if item is not None:
+                    log, record = item
+                    groups.setdefault((log, type(record), record.batch_key), []).append(record)
+            for (log, kind, _), records in groups.items():
+                self._add(log, kind, records)
+            if None in items:
+                for log in list(self._pending):
+                    self._flush(log)
+                return
             now = time.monotonic()
             for log, pending in list(self._pending.items()):
                 if now - pending.since >= self.max_seconds:
@@ -247,11 +277,24 @@ class SegmentWriter:
         oldest = min(pending.since for pending in self._pending.values())
         return max(0.001, oldest + self.max_seconds - time.monotonic())
 
-    def _add(self, log: str, record: LogRecord) -> None:
+    def _drained(self) -> list[tuple[str, LogRecord] | None]:
+        """What the queue holds (waiting for the first item until a segment is due)."""
         try:
-            batch = record.to_batch()
+            items = [self._queue.get(timeout=self._wait())]
+        except queue.Empty:
+            return []
+        while len(items) < self._queue.maxsize and items[-1] is not None:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
+    def _add(self, log: str, kind: type, records: list[LogRecord]) -> None:
+        try:
+            batch = kind.joined(records)  # type: ignore[attr-defined]
         except Exception as exc:  # a bad record must not stop the log
-            self._failed(f"{type(exc).__name__}: {exc}", record.rows)
+            self._failed(f"{type(exc).__name__}: {exc}", sum(r.rows for r in records))
             return
         pending = self._pending.get(log)
         if pending is not None and not pending.batches[0].schema.equals(batch.schema):
@@ -261,17 +304,27 @@ class SegmentWriter:
             pending = self._pending[log] = _Pending([], 0, time.monotonic())
         pending.batches.append(batch)
         pending.rows += batch.num_rows
-        if pending.rows >= self.max_rows:
-            self._flush(log)
+        while pending.rows >= self.max_rows:  # segments of max_rows rows, the rest pending
+            import pyarrow as pa
+
+            table = pa.Table.from_batches(pending.batches)
+            self._write(log, table.slice(0, self.max_rows))
+            rest = table.slice(self.max_rows)
+            pending.batches, pending.rows = rest.to_batches(), rest.num_rows
+            pending.since = time.monotonic()
+        if not pending.rows:
+            del self._pending[log]
 
     def _flush(self, log: str) -> None:
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         pending = self._pending.pop(log, None)
-        if pending is None or not pending.rows:
-            return
-        table = pa.Table.from_batches(pending.batches)
+        if pending is not None and pending.rows:
+            self._write(log, pa.Table.from_batches(pending.batches))
+
+    def _write(self, log: str, table: pa.Table) -> None:
+        import pyarrow.compute as pc
+
         days = pc.strftime(table.column(SERVED_AT), format="%Y-%m-%d")
         for day in pc.unique(days).to_pylist():
             rows = table.filter(pc.equal(days, day))

@@ -212,7 +212,22 @@ class ObservedService:
         return self._service.model_metadata(name, version)
 
     def infer(self, name: str, version: str | None, request: InferenceRequest) -> InferenceResponse:
-        response = self._service.infer(name, version, request)
+        return self._noted(self._service.infer(name, version, request))
+
+    async def infer_async(
+        self, name: str, version: str | None, request: InferenceRequest
+    ) -> InferenceResponse:
+        """The service's ``infer_async`` (its ``infer`` on a worker thread when it has none)."""
+        infer_async = getattr(self._service, "infer_async", None)
+        if infer_async is None:
+            from starlette.concurrency import run_in_threadpool
+
+            response = await run_in_threadpool(self._service.infer, name, version, request)
+        else:
+            response = await infer_async(name, version, request)
+        return self._noted(response)
+
+    def _noted(self, response: InferenceResponse) -> InferenceResponse:
         answered = _ANSWERED.get()
         if answered is not None:
             shape = response.outputs[0].shape if response.outputs else ()

@@ -42,6 +42,8 @@ DATATYPES = (
     "BYTES",
 )
 
+#: The output naming, for each row whose key was looked up, why it has no score ("" if none).
+ERROR_OUTPUT = "error"
 #: Name of the protocol extension-free server this package runs, for ``GET /v2``.
 SERVER_NAME = "airflow-mlops"
 

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from airflow_mlops.exceptions import (
@@ -54,7 +53,7 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel
 
-    from airflow_mlops.serving.metrics import ServingMetrics
+    from airflow_mlops.serving.metrics import ObservedService, ServingMetrics
     from airflow_mlops.serving.protocol import InferenceService
 
     Scope = MutableMapping[str, Any]
@@ -100,7 +99,7 @@ def create_app(
 
     if metrics is None:
         metrics = ServingMetrics(getattr(service, "describe", None))
-    service = ObservedService(service)
+    observed = ObservedService(service)
 
     app = FastAPI(
         title="airflow-mlops inference server",
@@ -108,11 +107,11 @@ def create_app(
         description="Open Inference Protocol v2 (REST) over the registry's served model.",
     )
     _add_error_handlers(app)
-    _add_protocol_routes(app, service)
+    _add_protocol_routes(app, observed)
     _add_metrics_route(app, metrics)
     describe = getattr(service, "served_contract", None)
     if describe is not None:  # the typed endpoint, for a service that describes its model
-        add_predict_route(app, service, describe())
+        add_predict_route(app, observed, describe())
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     if token:
         open_paths = OPEN_PATHS | {METRICS_PATH} if open_metrics else OPEN_PATHS
@@ -131,7 +130,7 @@ def _add_metrics_route(app: FastAPI, metrics: ServingMetrics) -> None:
     app.get(METRICS_PATH, include_in_schema=False)(prometheus_metrics)
 
 
-def _add_protocol_routes(app: FastAPI, service: InferenceService) -> None:
+def _add_protocol_routes(app: FastAPI, service: ObservedService) -> None:
     def server_live() -> JSONResponse:
         """Server live: the process answers."""
         return _json({"live": service.live()})
@@ -171,7 +170,7 @@ def _add_protocol_routes(app: FastAPI, service: InferenceService) -> None:
         # costs more than the rest of the route's own work on a one-row request
         name, version = request.path_params["name"], request.path_params.get("version")
         parsed = parse_infer_request(await request.body(), request.headers.get(BINARY_HEADER))
-        response = await run_in_threadpool(service.infer, name, version, parsed)
+        response = await service.infer_async(name, version, parsed)
         return _json(infer_response_json(response))
 
     _document_schema(app, InferRequestBody)

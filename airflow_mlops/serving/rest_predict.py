@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Body
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
-from starlette.concurrency import run_in_threadpool
 
 from airflow_mlops.exceptions import InferenceRequestError
 from airflow_mlops.serving.protocol import InferenceRequest, Tensor
@@ -30,13 +29,14 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from airflow_mlops.contract import FeatureField
-    from airflow_mlops.serving.protocol import InferenceService, ServedContract
+    from airflow_mlops.serving.metrics import ObservedService
+    from airflow_mlops.serving.protocol import ServedContract
 
 #: The protocol's datatypes that are not numbers → the JSON field's Python type.
 _PYTHON_TYPES: dict[str, type] = {"BOOL": bool, "BYTES": str}
 
 
-def add_predict_route(app: FastAPI, service: InferenceService, served: ServedContract) -> None:
+def add_predict_route(app: FastAPI, service: ObservedService, served: ServedContract) -> None:
     """Add ``POST /v2/models/{served.model_name}/predict`` to ``app``.
 
     :param served: the served model's contract, key and outputs (read once, at build time).
@@ -47,7 +47,7 @@ def add_predict_route(app: FastAPI, service: InferenceService, served: ServedCon
     async def predict(body: Any) -> dict[str, Any]:
         rows = [r.model_dump(by_alias=True, exclude_unset=True) for r in body]
         request = _inference_request(served, rows)
-        response = await run_in_threadpool(service.infer, served.model_name, None, request)
+        response = await service.infer_async(served.model_name, None, request)
         columns = {t.name: json_values(t.data) for t in response.outputs}
         names = [n for n in (output.score_column, output.decision_column, "error") if n in columns]
         key = served.key.name if served.key is not None else None

@@ -21,14 +21,11 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from functools import partial
 from typing import TYPE_CHECKING
 
 from airflow_mlops.exceptions import (
-    InferenceRequestError,
     ModelNotFoundError,
     ServingUnavailableError,
-    format_names,
 )
 from airflow_mlops.serving.protocol import (
     SERVER_NAME,
@@ -37,9 +34,13 @@ from airflow_mlops.serving.protocol import (
     ServedContract,
     ServerMetadata,
     Tensor,
-    TensorMetadata,
 )
-from airflow_mlops.serving.requests import ERROR_OUTPUT, score_request
+from airflow_mlops.serving.requests import (
+    check_request,
+    score_alone,
+    score_requests,
+    wanted_outputs,
+)
 
 if TYPE_CHECKING:
     from airflow_mlops.models.registry import ModelRegistry
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from airflow_mlops.serving.log import SegmentWriter
     from airflow_mlops.serving.model import ServedModel
     from airflow_mlops.serving.protocol import InferenceRequest
-    from airflow_mlops.serving.requests import ScoredRequest
+    from airflow_mlops.serving.requests import CheckedRequest, ScoredRequest
     from airflow_mlops.serving.shadow import OnlineShadow
     from airflow_mlops.serving.state import ServingState
     from airflow_mlops.store.feature_store import FeatureStore
@@ -105,7 +106,7 @@ class ModelServer:
         shadow_fraction: float = 1.0,
         shadow_seed: int = 0,
     ) -> None:
-        from airflow_mlops.serving.batching import Batcher
+        from airflow_mlops.serving.batching import Batcher, BatchStats, LoopBatcher
         from airflow_mlops.serving.shadow import OnlineShadow
 
         self.store = store
@@ -125,8 +126,13 @@ class ModelServer:
         self._follower: Follower | None = None
         if not batch_wait >= 0:
             raise ValueError(f"batch_wait must be a float >= 0. Got {batch_wait} instead.")
-        #: the micro-batcher, ``None`` when off
-        self.batcher = Batcher(batch_wait, max_batch_rows) if batch_wait > 0 else None
+        #: the micro-batchers (threads', the event loop's; one count), ``None`` when off
+        self.batch_wait, self.batching = batch_wait, BatchStats()
+        self.batcher: Batcher[CheckedRequest, ScoredRequest] | None = None
+        self.loop_batcher: LoopBatcher[CheckedRequest, ScoredRequest] | None = None
+        if batch_wait > 0:
+            self.batcher = Batcher(score_requests, batch_wait, max_batch_rows, self.batching)
+            self.loop_batcher = LoopBatcher(score_requests, max_batch_rows, self.batching)
         #: the serving log's writer and the shadow challenger, ``None`` when off
         self.serving_log = serving_log
         self.shadow: OnlineShadow | None = None
@@ -244,7 +250,7 @@ class ModelServer:
             "swaps": self.swaps,
             "refusals": self.refusals,
             "last_refusal": self.last_refusal,
-            "batching": self.batcher.describe() if self.batcher is not None else None,
+            "batching": self._batching(),
             "serving_log": self.serving_log.describe() if self.serving_log is not None else None,
             "shadow": self.shadow.describe() if self.shadow is not None else None,
         }
@@ -259,6 +265,11 @@ class ModelServer:
         store = self._require_store() if self.feature_table is not None else self.store
         table, key, partition = self.feature_table, self.key_column, self.partition
         return load_state(store, self.registry, self.model_name, self.alias, table, key, partition)
+
+    def _batching(self) -> dict[str, object] | None:
+        if self.batcher is None:
+            return None
+        return self.batching.describe(self.batch_wait, self.batcher.max_rows)
 
     def _load_challenger(self, alias: str) -> ServedModel:
         from airflow_mlops.serving.model import load_verified
@@ -296,55 +307,52 @@ class ModelServer:
         return ServerMetadata(SERVER_NAME, __version__)
 
     def model_metadata(self, name: str, version: str | None = None) -> ModelMetadata:
-        from airflow_mlops.serving.inputs import oip_datatype
-
-        state = self._serving(name, version)
-        model = state.model
-        inputs = [TensorMetadata(f.name, oip_datatype(f.type), (-1,)) for f in model.input_schema]
-        if state.index is not None and state.key_column not in model.contract.names:
-            key_type = oip_datatype(state.index.key_type)
-            inputs.append(TensorMetadata(state.key_column, key_type, (-1,)))
-        outputs = [
-            TensorMetadata(name, datatype, (-1,)) for name, datatype in _outputs(state).items()
-        ]
-        return ModelMetadata(
-            model.name, (model.version,), model.runtime["name"], tuple(inputs), tuple(outputs)
-        )
+        return self._serving(name, version).metadata()
 
     def served_contract(self) -> ServedContract:
         """The served model's contract, lookup key and outputs, for the REST typed endpoint.
 
         :raises ServingUnavailableError: before :meth:`load`.
         """
-        from airflow_mlops.contract import FeatureField
-
-        state = self._serving(self.model_name, None)
-        key = None
-        if state.index is not None:
-            key = FeatureField(state.key_column, str(state.index.key_type), nullable=False)
-        return ServedContract(self.model_name, state.model.contract, key, state.model.output)
+        return self._serving(self.model_name, None).served_contract()
 
     def infer(self, name: str, version: str | None, request: InferenceRequest) -> InferenceResponse:
+        """Answer ``request`` (its thread waits for its micro-batch)."""
         state = self._serving(name, version)
-        available = _outputs(state)
-        wanted = list(available) if request.outputs is None else list(request.outputs)
-        unknown = [output for output in wanted if output not in available]
-        if unknown:
-            raise InferenceRequestError(
-                f"Model {name!r} has no output {unknown[0]!r}; its outputs are "
-                f"{format_names(available)}: request those, or omit 'outputs' for all.",
-                input_name=unknown[0],
-            )
-        batcher, model = self.batcher, state.model
-        predict = None if batcher is None else partial(batcher.predict, model)
+        wanted = wanted_outputs(state, request.outputs)
         served_at, started = datetime.now(UTC), time.perf_counter()
-        scored = score_request(model, state.index, request.inputs, predict)
-        columns = scored.columns
+        checked = check_request(state, request.inputs)
+        scored = score_alone(checked) if self.batcher is None else self.batcher.score(checked)
+        return self._answer(state, request, wanted, scored, served_at, started)
+
+    async def infer_async(
+        self, name: str, version: str | None, request: InferenceRequest
+    ) -> InferenceResponse:
+        """Answer ``request`` on the running event loop (it awaits its micro-batch, scored on
+        the loop: :class:`~airflow_mlops.serving.batching.LoopBatcher`)."""
+        state = self._serving(name, version)
+        wanted = wanted_outputs(state, request.outputs)
+        served_at, started = datetime.now(UTC), time.perf_counter()
+        checked = check_request(state, request.inputs)
+        batcher = self.loop_batcher
+        scored = score_alone(checked) if batcher is None else await batcher.score(checked)
+        return self._answer(state, request, wanted, scored, served_at, started)
+
+    def _answer(
+        self,
+        state: ServingState,
+        request: InferenceRequest,
+        wanted: list[str],
+        scored: ScoredRequest,
+        served_at: datetime,
+        started: float,
+    ) -> InferenceResponse:
+        columns, available = scored.columns, state.outputs
         if self.serving_log is not None or self.shadow is not None:
             self._observe(state, request, scored, served_at, time.perf_counter() - started)
         outputs = tuple(
             Tensor(output, available[output], (len(columns[output]),), columns[output])
-            for output in dict.fromkeys(wanted)
+            for output in wanted
         )
         return InferenceResponse(state.model.name, state.model.version, outputs, id=request.id)
 
@@ -387,12 +395,3 @@ class ModelServer:
                 f"Model {name!r} version {version!r} is not served; this server serves "
                 f"version {served} (alias {self.alias!r}). Ask for {served} or for no version."
             )
-
-
-def _outputs(state: ServingState) -> dict[str, str]:
-    """Output name → datatype: the score, the decision and, with a feature table, errors."""
-    output = state.model.output
-    names = {output.score_column: "FP64", output.decision_column: "BYTES"}
-    if state.index is not None:
-        names[ERROR_OUTPUT] = "BYTES"
-    return names

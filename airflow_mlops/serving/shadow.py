@@ -28,7 +28,7 @@ from airflow_mlops.exceptions import ModelNotFoundError
 from airflow_mlops.serving.log import request_columns, shadow_log
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Hashable, Sequence
 
     import numpy as np
     import pyarrow as pa
@@ -61,6 +61,19 @@ class ShadowRecord:
     @property
     def rows(self) -> int:
         return len(self.positions)
+
+    @property
+    def batch_key(self) -> Hashable:
+        """Comparisons join in one batch when their key columns agree."""
+        keys = self.served.keys
+        return (self.served.key_column, None if keys is None else keys.type)
+
+    @classmethod
+    def joined(cls, records: Sequence[ShadowRecord]) -> pa.RecordBatch:
+        """The rows of ``records`` (one ``batch_key``), as :meth:`to_batch` gives each."""
+        import pyarrow as pa
+
+        return pa.concat_batches([record.to_batch() for record in records])
 
     def to_batch(self) -> pa.RecordBatch:
         """Time, request id, row, key, both versions, scores, decisions and latencies (ms)."""

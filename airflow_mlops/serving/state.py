@@ -5,6 +5,7 @@ a registry alias and, for key lookups, the latest (or a named) partition of a fe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
     from airflow_mlops.serving.features import FeatureIndex
     from airflow_mlops.serving.follow import Source
     from airflow_mlops.serving.model import ServedModel
+    from airflow_mlops.serving.protocol import ModelMetadata, ServedContract
     from airflow_mlops.store.feature_store import FeatureStore
 
 
@@ -25,6 +27,43 @@ class ServingState:
     @property
     def key_column(self) -> str:
         return self.index.key_column if self.index is not None else self.model.output.entity_key
+
+    @cached_property
+    def outputs(self) -> dict[str, str]:
+        """Output name → datatype: the score, the decision and, with a feature table, errors."""
+        from airflow_mlops.serving.protocol import ERROR_OUTPUT
+
+        output = self.model.output
+        names = {output.score_column: "FP64", output.decision_column: "BYTES"}
+        if self.index is not None:
+            names[ERROR_OUTPUT] = "BYTES"
+        return names
+
+    def metadata(self) -> ModelMetadata:
+        """The protocol's model metadata: the contract's inputs (and the lookup key), the
+        outputs, the version and the runtime."""
+        from airflow_mlops.serving.inputs import oip_datatype
+        from airflow_mlops.serving.protocol import ModelMetadata, TensorMetadata
+
+        model = self.model
+        inputs = [TensorMetadata(f.name, oip_datatype(f.type), (-1,)) for f in model.input_schema]
+        if self.index is not None and self.key_column not in model.contract.names:
+            key_type = oip_datatype(self.index.key_type)
+            inputs.append(TensorMetadata(self.key_column, key_type, (-1,)))
+        outputs = [TensorMetadata(name, kind, (-1,)) for name, kind in self.outputs.items()]
+        return ModelMetadata(
+            model.name, (model.version,), model.runtime["name"], tuple(inputs), tuple(outputs)
+        )
+
+    def served_contract(self) -> ServedContract:
+        """The model's contract, lookup key and outputs, for the REST typed endpoint."""
+        from airflow_mlops.contract import FeatureField
+        from airflow_mlops.serving.protocol import ServedContract
+
+        key = None
+        if self.index is not None:
+            key = FeatureField(self.key_column, str(self.index.key_type), nullable=False)
+        return ServedContract(self.model.name, self.model.contract, key, self.model.output)
 
     @property
     def source(self) -> Source:

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pyarrow as pa
 import pytest
 
 from airflow_mlops.demo.credit_model import MODEL_NAME, OUTPUT
 from airflow_mlops.exceptions import InferenceRequestError
-from airflow_mlops.serving.batching import Batcher
+from airflow_mlops.serving.batching import Batcher, LoopBatcher
 from airflow_mlops.serving.protocol import InferenceRequest, InferenceResponse
 from airflow_mlops.serving.service import ModelServer
 from tests.serving.conftest import FEATURES, PARTITION, SCORES
 from tests.serving.test_service import key_inputs, raw_inputs
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from tests.serving.conftest import Served
 
@@ -108,41 +108,134 @@ def test_concurrent_requests_share_calls_and_get_their_own_answers(
     assert served.server.describe()["batching"] is None  # off: each request scores alone
 
 
+@dataclass(frozen=True, eq=False)
+class Ask:
+    """A stand-in checked request: one row of value ``value`` for ``model``."""
+
+    model: Model
+    value: int
+    rows: int = 1
+
+    @property
+    def batch_key(self) -> Model:
+        return self.model
+
+
 class Model:
-    """A stand-in ``ServedModel``: scores the row's value, fails on a negative one."""
+    """A stand-in served state: scores each row's value, fails on a negative one, refuses
+    (an error for that request only) the value 12."""
 
     def __init__(self, version: str) -> None:
         self.version = version
         self.calls: list[int] = []
 
-    def predict(self, features: pa.Table) -> tuple[np.ndarray, pa.Array]:
-        values = features.column("x").to_numpy()
-        self.calls.append(len(values))
-        if (values < 0).any():
+    def score(self, asks: Sequence[Ask]) -> list[tuple[int, str] | Exception]:
+        assert all(ask.model is self for ask in asks)  # versions never mix in a call
+        self.calls.append(len(asks))
+        if any(ask.value < 0 for ask in asks):
             raise RuntimeError("model failed")
-        return values.astype(np.float64), pa.array([self.version] * len(values))
+        return [
+            InferenceRequestError("12 refused") if ask.value == 12 else (ask.value, self.version)
+            for ask in asks
+        ]
+
+
+def score(asks: Sequence[Ask]) -> list[tuple[int, str] | Exception]:
+    return asks[0].model.score(asks)
+
+
+def asks() -> tuple[Model, Model, list[Ask]]:
+    old, new = Model("v1"), Model("v2")
+    return old, new, [Ask(old if i % 3 else new, i if i != 7 else -1) for i in range(30)]
+
+
+def check_answers(old: Model, new: Model, asked: list[Ask], answers: list[Any]) -> None:
+    failed = [i for i, got in enumerate(answers) if got == "model failed"]
+    assert 7 in failed
+    assert answers[12] == "12 refused"  # its own error; the rest of its batch is scored
+    assert sum(old.calls) + sum(new.calls) == 30
+    for i, (ask, got) in enumerate(zip(asked, answers, strict=True)):
+        if i not in failed and i != 12:
+            assert got == (ask.value, ask.model.version)  # its own row, its version
+    assert len(failed) in old.calls + new.calls  # exactly the requests of the failing call
 
 
 def test_a_model_error_fails_its_call_and_versions_never_mix() -> None:
-    batcher = Batcher(0.05, max_rows=1_000)
-    old, new = Model("v1"), Model("v2")
-    asks = [(old if i % 3 else new, i if i != 7 else -1) for i in range(30)]
+    batcher: Batcher[Ask, tuple[int, str]] = Batcher(score, 0.05, max_rows=1_000)
+    old, new, asked = asks()
 
-    def ask(item: tuple[Model, int]) -> Any:
-        model, value = item
+    def ask(item: Ask) -> Any:
         try:
-            scores, versions = batcher.predict(model, pa.table({"x": [value]}))  # type: ignore[arg-type]
-        except RuntimeError as exc:
+            return batcher.score(item)
+        except (RuntimeError, InferenceRequestError) as exc:
             return str(exc)
-        return scores.tolist(), versions.to_pylist()
 
     with ThreadPoolExecutor(30) as pool:
-        answers = list(pool.map(ask, asks))
-    failed = [i for i, got in enumerate(answers) if got == "model failed"]
-    assert 7 in failed
-    assert sum(old.calls) + sum(new.calls) == 30
-    for i, ((model, value), got) in enumerate(zip(asks, answers, strict=True)):
-        if i not in failed:
-            assert got == ([float(value)], [model.version])  # its own row, its model's version
-    failed_call = len(failed)
-    assert failed_call in old.calls + new.calls  # exactly the requests of the failing call
+        answers = list(pool.map(ask, asked))
+    check_answers(old, new, asked, answers)
+
+
+def test_the_loop_batcher_batches_one_turn_of_the_loop() -> None:
+    batcher: LoopBatcher[Ask, tuple[int, str]] = LoopBatcher(score, max_rows=1_000)
+    old, new, asked = asks()
+
+    async def ask(item: Ask) -> Any:
+        try:
+            return await batcher.score(item)
+        except (RuntimeError, InferenceRequestError) as exc:
+            return str(exc)
+
+    async def all_at_once() -> list[Any]:
+        return await asyncio.gather(*(ask(item) for item in asked))
+
+    answers = asyncio.run(all_at_once())
+    check_answers(old, new, asked, answers)
+    assert batcher.stats.calls == len(old.calls) + len(new.calls) < 30
+    assert batcher.stats.largest > 1
+
+    big = Ask(old, 5, rows=1_000)  # a batch already: scored at once, not queued
+    assert asyncio.run(batcher.score(big)) == (5, "v1")
+
+
+def test_a_wrong_value_fails_only_its_own_request(served: Served) -> None:
+    """One request's NaN in a batch of 20: its error names its own row 0; the others are
+    answered as alone."""
+    from airflow_mlops.serving.requests import check_request, score_requests
+
+    state = served.server.state
+    assert state is not None
+    rows = served.features.slice(0, 20)
+    inputs = [raw_inputs(rows.slice(i, 1)) for i in range(20)]
+    income = next(t for t in inputs[5] if t.name == "income")
+    inputs[5] = tuple(replace(t, data=[float("nan")]) if t is income else t for t in inputs[5])
+    results = score_requests([check_request(state, request) for request in inputs])
+    assert isinstance(results[5], InferenceRequestError)
+    assert "'income'" in str(results[5])
+    assert "at row 0" in str(results[5])
+    for i, result in enumerate(results):
+        if i != 5:
+            alone = score_requests([check_request(state, inputs[i])])[0]
+            assert not isinstance(result, Exception)
+            assert not isinstance(alone, Exception)
+            assert result.columns == alone.columns
+            assert result.features.equals(alone.features)
+
+
+def test_requests_on_the_event_loop_share_calls_and_get_their_own_answers(
+    served: Served, batched: ModelServer
+) -> None:
+    asked = requests(served)
+    alone = [answer(served.server, request) for request in asked]
+
+    async def ask(request: InferenceRequest) -> InferenceResponse | str:
+        try:
+            return await batched.infer_async(MODEL_NAME, None, request)
+        except InferenceRequestError as exc:
+            return f"refused: {exc}"
+
+    async def all_at_once() -> list[Any]:
+        return await asyncio.gather(*(ask(request) for request in asked))
+
+    before = batched.batching.calls
+    assert asyncio.run(all_at_once()) == alone
+    assert batched.batching.calls - before < len(asked) // 4

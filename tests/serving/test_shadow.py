@@ -229,13 +229,15 @@ def test_segments_rotate_by_size_and_are_plain_parquet(tmp_path: Path) -> None:
     @dataclasses.dataclass
     class Rows:
         rows: int
+        batch_key = None
 
-        def to_batch(self) -> pa.RecordBatch:
-            now = datetime.now(UTC)
+        @classmethod
+        def joined(cls, records: list[Rows]) -> pa.RecordBatch:
+            now, rows = datetime.now(UTC), sum(record.rows for record in records)
             return pa.RecordBatch.from_pydict(
                 {
-                    "served_at": pa.array([now] * self.rows, pa.timestamp("us", tz="UTC")),
-                    "x": list(range(self.rows)),
+                    "served_at": pa.array([now] * rows, pa.timestamp("us", tz="UTC")),
+                    "x": [x for record in records for x in range(record.rows)],
                 }  # fmt: skip
             )
 
@@ -244,7 +246,8 @@ def test_segments_rotate_by_size_and_are_plain_parquet(tmp_path: Path) -> None:
     writer.close()
     today = datetime.now(UTC).date().isoformat()
     paths = store.logs.segments("m_requests", today)
-    assert [pq.read_metadata(p).num_rows for p in paths] == [12, 12, 4]
+    # records joined, cut in segments of max_rows rows: the last one written on close
+    assert [pq.read_metadata(p).num_rows for p in paths] == [10, 10, 8]
     # plain pyarrow reads the day's directory as one dataset
     directory = store.logs.day_dir("m_requests", today)
     assert pq.read_table(directory).num_rows == 28
