@@ -177,8 +177,8 @@ def _block(spec: Any, fitted: Any, columns: tuple[str, ...]) -> _Scaled | _OneHo
     if isinstance(spec, str) and spec == "passthrough":
         return _Scaled(columns, None, None)
     if type(fitted) is StandardScaler:
-        mean = np.asarray(fitted.mean_, dtype=np.float64) if fitted.with_mean else None
-        scale = np.asarray(fitted.scale_, dtype=np.float64) if fitted.with_std else None
+        mean = np.array(fitted.mean_, dtype=np.float64) if fitted.with_mean else None  # copies
+        scale = np.array(fitted.scale_, dtype=np.float64) if fitted.with_std else None
         return _Scaled(columns, mean, scale)
     if type(fitted) is OneHotEncoder:
         return _one_hot(fitted, columns)
