@@ -24,6 +24,7 @@ bit-identical to scikit-learn's on check rows.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +77,6 @@ class _OneHot:
 
     def fill(self, batch: pa.RecordBatch, out: np.ndarray) -> bool:
         import numpy as np
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         out[:] = 0.0
@@ -85,14 +85,22 @@ class _OneHot:
             column = _string_column(batch, name)
             if column is None:
                 return False
-            codes = pc.index_in(column, value_set=pa.array(values, type=column.type))
+            codes = pc.index_in(column, value_set=_value_set(values, column.type))
             if codes.null_count and not self.ignore_unknown:
                 return False  # scikit-learn raises its "Found unknown categories" error
-            index = codes.fill_null(-1).to_numpy()
+            index = (codes.fill_null(-1) if codes.null_count else codes).to_numpy()
             rows = np.flatnonzero(index >= 0)
             out[rows, offset + index[rows]] = 1.0
             offset += len(values)
         return True
+
+
+@functools.lru_cache(maxsize=256)
+def _value_set(values: tuple[str, ...], kind: pa.DataType) -> pa.Array:
+    """The categories as an Arrow array of the column's type (made once per type)."""
+    import pyarrow as pa
+
+    return pa.array(values, type=kind)
 
 
 class ArrowColumnTransformer:
