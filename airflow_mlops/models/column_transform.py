@@ -298,7 +298,10 @@ def _difference(
     expected = preprocess.transform(batch.to_pandas())
     actual = transformer.transform(batch)
     if actual is None:
-        return "the check rows are ones it leaves to scikit-learn (missing or unknown categories)"
+        return (
+            "it leaves the check rows to scikit-learn (a column's Arrow type, an infinite value, "
+            "a missing or unknown category)"
+        )
     if not isinstance(expected, np.ndarray) or expected.dtype != np.float64:
         kind = getattr(expected, "dtype", type(expected).__name__)
         return f"scikit-learn's output is {kind}, not a float64 array"

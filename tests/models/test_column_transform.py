@@ -307,3 +307,16 @@ def test_pickles():
     np.testing.assert_array_equal(
         loaded.transform(batch).view(np.uint64), arrow.transform(batch).view(np.uint64)
     )
+
+
+def test_a_string_column_passed_through_is_not_verified():
+    transformer = _fitted(
+        ColumnTransformer(
+            [("num", StandardScaler(), ["income"])], remainder="passthrough"
+        )  # remainder: every other column, "region" and "channel" among them
+    )
+
+    arrow, reason = verified_arrow_transformer(transformer, _batch(100, seed=8).to_pandas())
+
+    assert arrow is None
+    assert reason.startswith("it leaves the check rows to scikit-learn")
