@@ -1,11 +1,13 @@
 """Compiled tree models: a faster runtime, chosen only after checking it agrees.
 
 The final ``HistGradientBoostingClassifier`` of a pipeline is imported with treelite and
-compiled with tl2cgen to a shared library; the column transformer stays in scikit-learn.
-:func:`compile_tree_model` compares the compiled probabilities with scikit-learn's on check
-rows (and on copies with missing values, to exercise NaN routes) and returns the original
-model whenever anything is unsupported, missing or different: scikit-learn is the
-always-correct fallback. Needs the optional ``accel`` extra (treelite, tl2cgen) and gcc.
+compiled with tl2cgen to a shared library. :func:`compile_tree_model` compares the compiled
+probabilities with scikit-learn's on check rows (and on copies with missing values, to
+exercise NaN routes) and returns the original model whenever anything is unsupported,
+missing or different: scikit-learn is the always-correct fallback. The column transformer
+stays scikit-learn's, and for Arrow input also gets a numpy form
+(:mod:`airflow_mlops.models.column_transform`) when that is bit-identical on the check rows.
+Needs the optional ``accel`` extra (treelite, tl2cgen) and gcc.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ if TYPE_CHECKING:
 
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
+
+    from airflow_mlops.models.column_transform import ArrowColumnTransformer
 
 #: Largest ``|P_compiled - P_scikit-learn|`` that ``compile_tree_model`` accepts.
 COMPILED_TOLERANCE = 1e-12
@@ -38,6 +43,9 @@ class CompilationCheck:
     :ivar reason: why the fallback was chosen, or what was verified.
     :ivar decisions_differing: check rows whose decision at ``threshold`` differs (None
         without a threshold or a comparison); 0 whenever ``runtime`` is ``"tl2cgen"``.
+    :ivar preprocess: what computes the column transformer for Arrow input: ``"numpy"``
+        (verified bit-identical to scikit-learn, see ``reason``), ``"scikit-learn"`` or
+        ``"none"`` (no preprocessing steps). Not in registry records (``reason`` says it).
     """
 
     runtime: str
@@ -46,6 +54,7 @@ class CompilationCheck:
     tolerance: float
     reason: str
     decisions_differing: int | None = None
+    preprocess: str = "scikit-learn"
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -55,22 +64,36 @@ class CompiledTreeModel:
     """A pipeline whose final ``HistGradientBoostingClassifier`` runs as compiled C code.
 
     The trees are imported by treelite and compiled by tl2cgen into a shared library; the
-    preceding steps (column transformer) still run in scikit-learn. ``predict_proba`` has the
-    scikit-learn contract. Pickles with the library's bytes, so worker processes load it
-    like any model. Native threads follow the OpenMP limit in force at the first call (one
-    per scoring worker). Build it with :func:`compile_tree_model`, which verifies it.
+    preceding steps (column transformer) still run in scikit-learn for ``predict_proba``
+    (the scikit-learn contract), while :meth:`arrow_matrix` computes them from Arrow columns
+    with numpy when a verified ``arrow_preprocess`` exists. Pickles with the library's bytes,
+    so worker processes load it like any model. Native threads follow the OpenMP limit in
+    force at the first call (one per scoring worker). Build it with
+    :func:`compile_tree_model`, which verifies it.
     """
 
-    def __init__(self, preprocess: Any | None, library: bytes) -> None:
+    def __init__(
+        self,
+        preprocess: Any | None,
+        library: bytes,
+        arrow_preprocess: ArrowColumnTransformer | None = None,
+    ) -> None:
         self.preprocess = preprocess
         self.library = library
+        self.arrow_preprocess = arrow_preprocess
         self._predictor: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"preprocess": self.preprocess, "library": self.library}
+        return {
+            "preprocess": self.preprocess,
+            "library": self.library,
+            "arrow_preprocess": self.arrow_preprocess,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["preprocess"], state["library"])  # type: ignore[misc]
+        self.__init__(  # type: ignore[misc]
+            state["preprocess"], state["library"], state.get("arrow_preprocess")
+        )
 
     def predict_proba(self, X: Any) -> np.ndarray:
         import numpy as np
@@ -78,6 +101,14 @@ class CompiledTreeModel:
         matrix = self.preprocess.transform(X) if self.preprocess is not None else X
         positive = self.positive_probability(np.asarray(matrix, dtype=np.float64))
         return np.column_stack([1.0 - positive, positive])
+
+    def arrow_matrix(self, batch: pa.RecordBatch) -> np.ndarray | None:
+        """``batch`` transformed by the verified numpy column transformer, or None when there
+        is none or it leaves this batch to scikit-learn (then call :meth:`predict_proba` on
+        the batch as pandas)."""
+        if self.arrow_preprocess is None:
+            return None
+        return self.arrow_preprocess.transform(batch)
 
     def positive_probability(self, matrix: np.ndarray) -> np.ndarray:
         """``P(class 1)`` for rows already transformed by the preprocessing steps."""
@@ -130,6 +161,11 @@ def compile_tree_model(
     tl2cgen or the C compiler missing, a difference — ``model`` itself is returned, with the
     reason. Supported: a ``HistGradientBoostingClassifier`` with two classes and no
     categorical splits, alone or last in a ``Pipeline``.
+
+    A compiled model's preprocessing steps also get their numpy form for Arrow input
+    (:func:`~airflow_mlops.models.column_transform.verified_arrow_transformer`) if it is
+    bit-identical to scikit-learn's on ``check_frame`` (as Arrow) and its missing-value copies;
+    the check's ``preprocess`` and ``reason`` say whether it was kept, and why not.
     """
     preprocess, final = _split_pipeline(model)
 
@@ -150,7 +186,30 @@ def compile_tree_model(
         actual = compiled.positive_probability(matrix)
     except Exception as exc:  # any failure means: keep scikit-learn
         return fallback(f"compilation or check failed: {type(exc).__name__}: {exc}")
-    return _verdict(model, compiled, expected, actual, tolerance, threshold)
+    chosen, check = _verdict(model, compiled, expected, actual, tolerance, threshold)
+    if chosen is not compiled:
+        return chosen, check
+    return compiled, _with_arrow_preprocess(compiled, check, check_frame)
+
+
+def _with_arrow_preprocess(
+    compiled: CompiledTreeModel, check: CompilationCheck, check_frame: pd.DataFrame
+) -> CompilationCheck:
+    """Give ``compiled`` the numpy column transformer if it verifies on ``check_frame``; the
+    check says which runs."""
+    import dataclasses
+
+    from airflow_mlops.models.column_transform import verified_arrow_transformer
+
+    if compiled.preprocess is None:
+        return dataclasses.replace(check, preprocess="none")
+    transformer, why = verified_arrow_transformer(compiled.preprocess, check_frame)
+    compiled.arrow_preprocess = transformer
+    if transformer is None:
+        reason = f"{check.reason}; the column transformer stays scikit-learn's: {why}"
+        return dataclasses.replace(check, reason=reason, preprocess="scikit-learn")
+    reason = f"{check.reason}; the column transformer runs in numpy, {why}"
+    return dataclasses.replace(check, reason=reason, preprocess="numpy")
 
 
 def registration_check(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlops.checks import argument_error, check_int, check_names
 from airflow_mlops.contract import check_finite
 from airflow_mlops.exceptions import ArgumentError, ContractError, ScoringError, format_names
+from airflow_mlops.models.accelerate import CompiledTreeModel
 from airflow_mlops.models.artifacts import dump_model, load_model
 from airflow_mlops.models.records import ModelOutput
 
@@ -187,13 +188,21 @@ def _check_batch(
 def probabilities(model: Any, features: pa.RecordBatch) -> np.ndarray:
     """``P(class 1)`` of each row of ``features`` (the model's inputs, in contract order: column
     transformers select by name), the same whatever batch the row is in (see ``ROW_BLOCK``):
-    batch scoring and online serving both call it, so a row scores the same bits in both."""
+    batch scoring and online serving both call it, so a row scores the same bits in both.
+
+    A :class:`CompiledTreeModel` with a verified numpy column transformer scores the Arrow
+    columns directly (no pandas, no scikit-learn call), unless that transformer leaves the
+    batch to scikit-learn; its output is bit-identical, so the scores are too."""
     import numpy as np
     import pyarrow as pa
 
     rows = features.num_rows
     if rows == 0:
         return np.empty(0, dtype=np.float64)
+    matrix = model.arrow_matrix(features) if isinstance(model, CompiledTreeModel) else None
+    if matrix is not None:  # padded like the frame below: copies of the last row
+        matrix = np.concatenate([matrix, np.repeat(matrix[-1:], -rows % ROW_BLOCK, axis=0)])
+        return model.positive_probability(matrix)[:rows].copy()
     padding = features.take(pa.array([rows - 1] * (-rows % ROW_BLOCK), pa.int64()))
     frame = pa.Table.from_batches([features, padding]).to_pandas()
     proba = np.asarray(model.predict_proba(frame))

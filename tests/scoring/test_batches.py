@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 from concurrent.futures.process import BrokenProcessPool
@@ -16,6 +17,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, PolynomialFeatures, StandardScaler
 
 from airflow_mlops.contract import FeatureContract
+from airflow_mlops.demo.credit_model import INPUT_CONTRACT
+from airflow_mlops.demo.synthetic import fitted_demo_model, synthetic_customers
 from airflow_mlops.exceptions import (
     ArgumentError,
     ContractError,
@@ -23,11 +26,16 @@ from airflow_mlops.exceptions import (
     ScoringError,
     is_retryable,
 )
-from airflow_mlops.models.accelerate import compile_tree_model, unverified_reason
-from airflow_mlops.models.artifacts import dump_model
+from airflow_mlops.models.accelerate import (
+    CompiledTreeModel,
+    compile_tree_model,
+    unverified_reason,
+)
+from airflow_mlops.models.artifacts import dump_model, load_model
 from airflow_mlops.models.records import ModelOutput
 from airflow_mlops.scoring.batches import (
     check_model_inputs,
+    probabilities,
     score_batches,
 )
 
@@ -446,3 +454,117 @@ def test_no_check_rows_is_no_verification(hgb, data):
 )
 def test_the_record_decides_whether_the_compiled_runtime_may_be_tried(record, reason):
     assert unverified_reason(record) == reason
+
+
+# ---------------------------------------------------------------- the numpy column transformer
+
+
+@pytest.fixture(scope="module")
+def demo_compiled() -> tuple[CompiledTreeModel, pa.RecordBatch]:
+    """The demo model compiled (its column transformer verified in numpy), and 1,000 rows."""
+    pytest.importorskip("tl2cgen")
+    customers = synthetic_customers(3_000)
+    model = fitted_demo_model(customers.slice(0, 2_000), max_iter=20)
+    check = customers.slice(0, 2_000).select(INPUT_CONTRACT.names).to_pandas()
+    compiled, verdict = compile_tree_model(model, check, threshold=0.3)
+    assert (verdict.runtime, verdict.preprocess) == ("tl2cgen", "numpy"), verdict.reason
+    assert "the column transformer runs in numpy, bit-identical to scikit-learn" in verdict.reason
+    rows = customers.slice(2_000).select(INPUT_CONTRACT.names).combine_chunks()
+    return compiled, rows.to_batches()[0]
+
+
+def _refuse_the_scikit_learn_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(*args, **kwargs):
+        raise AssertionError("the pandas and scikit-learn path was taken")
+
+    monkeypatch.setattr(ColumnTransformer, "transform", refused)
+    monkeypatch.setattr(CompiledTreeModel, "predict_proba", refused)  # the pandas frame's path
+
+
+@pytest.mark.parametrize("rows", [1, 63, 64, 65, 1000])
+def test_probabilities_skip_pandas_and_scikit_learn_with_the_same_bits(
+    demo_compiled, monkeypatch, rows
+):
+    compiled, batch = demo_compiled
+    batch = batch.slice(0, rows)
+    # the same trees behind scikit-learn's column transformer: today's path
+    expected = probabilities(CompiledTreeModel(compiled.preprocess, compiled.library), batch)
+    _refuse_the_scikit_learn_path(monkeypatch)
+
+    actual = probabilities(compiled, batch)
+
+    assert actual.dtype == np.float64
+    assert actual.tobytes() == expected.tobytes()
+    # a row's score does not depend on its batch
+    whole = probabilities(compiled, demo_compiled[1])
+    assert actual.tobytes() == whole[:rows].tobytes()
+
+
+def test_the_numpy_path_survives_pickling_and_worker_processes(demo_compiled):
+    compiled, batch = demo_compiled
+    loaded = load_model(dump_model(compiled))
+    assert loaded.arrow_preprocess is not None
+    assert probabilities(loaded, batch).tobytes() == probabilities(compiled, batch).tobytes()
+
+    keyed = batch.append_column("customer_id", pa.array(np.arange(batch.num_rows)))
+    kwargs = {"feature_names": INPUT_CONTRACT.names, "output": _output()}
+    pooled = [s.batch for s in score_batches([keyed], model=compiled, workers=2, **kwargs)]
+    in_process = [s.batch for s in score_batches([keyed], model=compiled, **kwargs)]
+    assert pooled[0].column("default_probability").to_numpy().tobytes() == (
+        in_process[0].column("default_probability").to_numpy().tobytes()
+    )
+
+
+def test_a_model_pickled_before_the_numpy_path_scores_the_old_way(demo_compiled):
+    compiled, batch = demo_compiled
+    old = CompiledTreeModel.__new__(CompiledTreeModel)
+    old.__setstate__({"preprocess": compiled.preprocess, "library": compiled.library})
+
+    assert old.arrow_preprocess is None
+    assert probabilities(old, batch).tobytes() == probabilities(compiled, batch).tobytes()
+
+
+def test_an_unknown_category_raises_scikit_learns_own_error(data, monkeypatch):
+    pytest.importorskip("tl2cgen")
+    train = _table(1_000, seed=1).to_pandas()
+    prep = ColumnTransformer(
+        [
+            ("num", StandardScaler(), NUMERIC),
+            ("cat", OneHotEncoder(sparse_output=False, handle_unknown="error"), ["region"]),
+        ]
+    )
+    model = Pipeline([("prep", prep), ("model", HistGradientBoostingClassifier(max_iter=5))])
+    model.fit(train[FEATURES], _label(train))
+    compiled, verdict = compile_tree_model(model, train[FEATURES].head(300))
+    assert verdict.preprocess == "numpy", verdict.reason
+    batch = data.select(FEATURES).slice(0, 10).to_batches()[0]
+    unknown = batch.set_column(3, "region", pa.array(["north"] * 9 + ["atlantis"]))
+    with pytest.raises(ValueError, match="Found unknown categories") as scikit_learn:
+        model.predict_proba(unknown.to_pandas())
+
+    with pytest.raises(ValueError, match=f"^{re.escape(str(scikit_learn.value))}$"):
+        probabilities(compiled, unknown)
+    _refuse_the_scikit_learn_path(monkeypatch)
+    probabilities(compiled, batch)  # known categories: the numpy path
+
+
+def test_an_unsupported_column_transformer_stays_scikit_learns(data):
+    pytest.importorskip("tl2cgen")
+    train = _table(1_000, seed=1).to_pandas()
+    prep = ColumnTransformer([("num", PolynomialFeatures(), NUMERIC)])
+    model = Pipeline([("prep", prep), ("model", HistGradientBoostingClassifier(max_iter=5))])
+    model.fit(train[FEATURES], _label(train))
+
+    compiled, verdict = compile_tree_model(model, train[FEATURES].head(300))
+
+    assert (verdict.runtime, verdict.preprocess) == ("tl2cgen", "scikit-learn")
+    assert verdict.reason.endswith(
+        "; the column transformer stays scikit-learn's: "
+        "transformer 'num': PolynomialFeatures is not supported"
+    )
+    assert json.loads(json.dumps(verdict.as_dict())) == verdict.as_dict()
+    assert compiled.arrow_preprocess is None
+    batch = data.select(FEATURES).slice(0, 100).to_batches()[0]
+    np.testing.assert_allclose(
+        probabilities(compiled, batch), _expected(model, data.slice(0, 100)), rtol=0, atol=1e-12
+    )
