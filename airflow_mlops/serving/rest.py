@@ -8,7 +8,7 @@ Routes (``{v}`` optional throughout: ``/v2/models/{name}[/versions/{v}]…``):
 ``GET  /v2``                              server metadata
 ``GET  /v2/models/{name}``                model metadata
 ``GET  /v2/models/{name}/ready``          the model is loaded (503 until then)
-``POST /v2/models/{name}/infer``          inference: named input tensors → output tensors
+``POST /v2/models/{name}/infer``          inference (:mod:`serving.rest_infer`, before FastAPI)
 ``POST /v2/models/{name}/predict``        the typed endpoint (:mod:`serving.predict`)
 ``GET  /metrics``                         Prometheus metrics (:mod:`serving.metrics`)
 ========================================  ==================================================
@@ -24,7 +24,6 @@ as ``tritonclient.http`` sends them by default.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -35,23 +34,16 @@ from starlette.exceptions import HTTPException
 
 from airflow_mlops.exceptions import (
     AirflowMlopsError,
-    InferenceRequestError,
-    ModelNotFoundError,
-    ServingUnavailableError,
 )
 from airflow_mlops.serving.metrics import METRICS_PATH
+from airflow_mlops.serving.rest_infer import INFER_PATHS, InferRoute, error_status, send_json
 from airflow_mlops.serving.rest_messages import (
-    BINARY_HEADER,
     InferRequestBody,
-    infer_response_json,
-    parse_infer_request,
     validation_message,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, MutableMapping
-
-    from pydantic import BaseModel
 
     from airflow_mlops.serving.metrics import ObservedService, ServingMetrics
     from airflow_mlops.serving.protocol import InferenceService
@@ -70,11 +62,6 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 OPEN_PATHS = frozenset({"/v2/health/live"})
 
 _COMPONENTS = "#/components/schemas/"
-_STATUS: tuple[tuple[type[AirflowMlopsError], int], ...] = (
-    (ModelNotFoundError, 404),
-    (InferenceRequestError, 400),
-    (ServingUnavailableError, 503),
-)
 
 
 def create_app(
@@ -112,6 +99,7 @@ def create_app(
     describe = getattr(service, "served_contract", None)
     if describe is not None:  # the typed endpoint, for a service that describes its model
         add_predict_route(app, observed, describe())
+    app.add_middleware(InferRoute, service=observed)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     if token:
         open_paths = OPEN_PATHS | {METRICS_PATH} if open_metrics else OPEN_PATHS
@@ -164,26 +152,13 @@ def _add_protocol_routes(app: FastAPI, service: ObservedService) -> None:
         ready = service.model_ready(name, version)
         return _json({"name": name, "ready": ready}, 200 if ready else 503)
 
-    async def model_infer(request: Request) -> JSONResponse:
-        """Inference: named input tensors in, the requested output tensors out."""
-        # the path parameters are read here, not declared: FastAPI's parameter solving
-        # costs more than the rest of the route's own work on a one-row request
-        name, version = request.path_params["name"], request.path_params.get("version")
-        parsed = parse_infer_request(await request.body(), request.headers.get(BINARY_HEADER))
-        response = await service.infer_async(name, version, parsed)
-        return _json(infer_response_json(response))
-
-    _document_schema(app, InferRequestBody)
-    ref = {"$ref": f"{_COMPONENTS}InferRequestBody"}
-    body = {"content": {"application/json": {"schema": ref}}}
+    _document_infer(app)
     app.get("/v2/health/live")(server_live)
     app.get("/v2/health/ready")(server_ready)
     app.get("/v2")(server_metadata)
     for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
         app.get(prefix)(model_metadata)
         app.get(f"{prefix}/ready")(model_ready)
-        infer_doc = {"requestBody": body, "parameters": _path_parameters(prefix)}
-        app.post(f"{prefix}/infer", openapi_extra=infer_doc)(model_infer)
 
 
 def _path_parameters(prefix: str) -> list[dict[str, Any]]:
@@ -193,15 +168,31 @@ def _path_parameters(prefix: str) -> list[dict[str, Any]]:
     return [{"name": n, "in": "path", "required": True, "schema": schema} for n in names]
 
 
-def _document_schema(app: FastAPI, model: type[BaseModel]) -> None:
-    """List ``model`` (and the models it uses) in the OpenAPI document's components: the
-    inference route reads its body itself (JSON or binary), so FastAPI does not."""
-    schema = model.model_json_schema(ref_template=f"{_COMPONENTS}{{model}}")
-    schemas = {**schema.pop("$defs", {}), model.__name__: schema}
+def _document_infer(app: FastAPI) -> None:
+    """List the inference routes (answered by :class:`~airflow_mlops.serving.rest_infer.
+    InferRoute`, not by FastAPI) and their body's schema in the OpenAPI document."""
+    schema = InferRequestBody.model_json_schema(ref_template=f"{_COMPONENTS}{{model}}")
+    schemas = {**schema.pop("$defs", {}), InferRequestBody.__name__: schema}
+    ref = {"$ref": f"{_COMPONENTS}InferRequestBody"}
+    answer = {"description": "The output tensors", "content": {"application/json": {}}}
+    paths = {
+        path: {
+            "post": {
+                "summary": "Model Infer",
+                "description": "Inference: named input tensors in, the requested output "
+                "tensors out (JSON, or Triton's binary tensor extension).",
+                "parameters": _path_parameters(path.removesuffix("/infer")),
+                "requestBody": {"required": True, "content": {"application/json": {"schema": ref}}},
+                "responses": {"200": answer},
+            }
+        }
+        for path in INFER_PATHS
+    }
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         document = generate()
+        document.setdefault("paths", {}).update(paths)
         document.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
         return document
 
@@ -218,9 +209,9 @@ def _json(document: Any, status: int = 200) -> JSONResponse:
 
 def _add_error_handlers(app: FastAPI) -> None:
     async def package_error(request: Request, exc: Exception) -> JSONResponse:
-        for kind, status in _STATUS:
-            if isinstance(exc, kind):
-                return _json({"error": str(exc)}, status)
+        status = error_status(exc)
+        if status is not None:
+            return _json({"error": str(exc)}, status)
         return await unexpected(request, exc)
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
@@ -249,10 +240,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 async def _send_error(send: Send, status: int, message: str, headers: list[Any]) -> None:
-    body = json.dumps({"error": message}).encode()
-    head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": head + headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, status, {"error": message}, headers)
 
 
 class BearerAuth:
