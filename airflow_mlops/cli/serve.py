@@ -162,7 +162,9 @@ def run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace, root: s
 
     if args.workers == 1:
         app = build_app(service, config, token)
-        uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.http_port)).run()
+        # access_log=False: the access log is ours (serving.metrics), not a second uvicorn line
+        server = uvicorn.Config(app, host=args.host, port=args.http_port, access_log=False)
+        uvicorn.Server(server).run()
         return
     service.stop()  # each worker loads its own, and runs its own shadow and serving log
     del service
@@ -173,6 +175,7 @@ def run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace, root: s
         host=args.host,
         port=args.http_port,
         workers=args.workers,
+        access_log=False,
     )
 
 
