@@ -143,20 +143,30 @@ class ServingMetrics:
         )
         if describe is not None:
             self.registry.register(ServerStateCollector(describe))
+        #: the labelled series of each label set seen, looked up once (``labels()`` costs
+        #: more than the count itself)
+        self._series: dict[tuple[object, ...], Any] = {}
 
     def observe(self, record: RequestRecord) -> None:
         """Count ``record`` and write its access log line."""
         labels = (record.protocol, record.route, record.model, record.version)
-        self.requests.labels(*labels, "ok" if record.ok else "error").inc()
-        self.latency.labels(*labels).observe(record.latency_ms / 1000)
+        self._series_of(self.requests, (*labels, "ok" if record.ok else "error")).inc()
+        self._series_of(self.latency, labels).observe(record.latency_ms / 1000)
         if not record.ok:
-            self.errors.labels(record.protocol, record.route, str(record.status)).inc()
+            self._series_of(self.errors, (*labels[:2], str(record.status))).inc()
         if record.rows is not None:
-            self.rows.labels(record.protocol, record.model, record.version).observe(record.rows)
+            rows = (record.protocol, record.model, record.version)
+            self._series_of(self.rows, rows).observe(record.rows)
         if self.access_log and access_log.isEnabledFor(logging.INFO):
             access = {name: getattr(record, name) for name in _ACCESS_FIELDS}
             access["latency_ms"] = round(record.latency_ms, 3)
             access_log.info(json.dumps(access), extra={"access": access})
+
+    def _series_of(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        series = self._series.get((id(metric), *labels))
+        if series is None:
+            series = self._series[(id(metric), *labels)] = metric.labels(*labels)
+        return series
 
     def exposition(self) -> tuple[bytes, str]:
         """The registry in Prometheus' text format, and its content type."""

@@ -171,9 +171,11 @@ def _path_parameters(prefix: str) -> list[dict[str, Any]]:
 def _document_infer(app: FastAPI) -> None:
     """List the inference routes (answered by :class:`~airflow_mlops.serving.rest_infer.
     InferRoute`, not by FastAPI) and their body's schema in the OpenAPI document."""
-    schema = InferRequestBody.model_json_schema(ref_template=f"{_COMPONENTS}{{model}}")
-    schemas = {**schema.pop("$defs", {}), InferRequestBody.__name__: schema}
-    ref = {"$ref": f"{_COMPONENTS}InferRequestBody"}
+    import msgspec
+
+    (ref,), schemas = msgspec.json.schema_components(
+        [InferRequestBody], ref_template=f"{_COMPONENTS}{{name}}"
+    )
     answer = {"description": "The output tensors", "content": {"application/json": {}}}
     paths = {
         path: {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, ValidationError
+import msgspec
 
 from airflow_mlops.exceptions import InferenceRequestError
 from airflow_mlops.serving.protocol import InferenceRequest, InferenceResponse, Tensor
@@ -36,34 +36,42 @@ NUMPY_DTYPES = {
 }
 
 
-class InferInput(BaseModel):
+class InferInput(msgspec.Struct):
     """An input tensor of an inference request."""
 
     name: str
-    shape: list[Annotated[int, Field(ge=0)]]
+    shape: list[Annotated[int, msgspec.Meta(ge=0)]]
     datatype: str
-    data: Any = Field(None, description="the values, flat or nested row-major")
+    data: Annotated[Any, msgspec.Meta(description="the values, flat or nested row-major")] = None
     parameters: dict[str, Any] | None = None
 
 
-class RequestedOutput(BaseModel):
+class RequestedOutput(msgspec.Struct):
     """An output the client asks for."""
 
     name: str
     parameters: dict[str, Any] | None = None
 
 
-class InferRequestBody(BaseModel):
+class InferRequestBody(msgspec.Struct):
     """The protocol's inference request object."""
 
+    inputs: Annotated[list[InferInput], msgspec.Meta(min_length=1)]
     id: str | None = None
     parameters: dict[str, Any] | None = None
-    inputs: list[InferInput] = Field(min_length=1)
     outputs: list[RequestedOutput] | None = None
+
+
+_DECODER = msgspec.json.Decoder(InferRequestBody)
 
 
 def parse_infer_request(body: bytes, binary_header: str | None = None) -> InferenceRequest:
     """An :class:`InferenceRequest` from a ``POST …/infer`` body.
+
+    Decoded and validated by msgspec against :class:`InferRequestBody`; JSON that msgspec
+    refuses (``NaN`` and ``Infinity`` literals, which Python's ``json`` writes, or a syntax
+    error) is read by Python's ``json`` and then validated, so those literals are accepted
+    as before and a syntax error is described by ``json``.
 
     :param body: the JSON request, followed by the inputs' binary data when ``binary_header``
         (the ``Inference-Header-Content-Length`` header) gives the JSON part's length.
@@ -71,22 +79,12 @@ def parse_infer_request(body: bytes, binary_header: str | None = None) -> Infere
         (the message names the field), binary data that does not add up.
     """
     json_size = _json_size(binary_header, len(body))
-    try:
-        document = json.loads(body[:json_size])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InferenceRequestError(
-            f"The request body is not valid JSON ({exc}). Send an Open Inference Protocol "
-            'inference request: {"inputs": [{"name", "shape", "datatype", "data"}]}.'
-        ) from None
-    try:
-        parsed = InferRequestBody.model_validate(document)
-    except ValidationError as exc:
-        raise InferenceRequestError(validation_message(exc.errors())) from None
+    parsed = _decoded(body[:json_size])
     binary = memoryview(body)[json_size:]
     inputs = []
     for item in parsed.inputs:
         data: Any
-        size = (item.parameters or {}).get("binary_data_size")
+        size = None if item.parameters is None else item.parameters.get("binary_data_size")
         if size is not None:
             data, binary = _binary_tensor(item.name, item.datatype, size, binary)
         elif item.data is None:
@@ -107,6 +105,23 @@ def parse_infer_request(body: bytes, binary_header: str | None = None) -> Infere
         )
     outputs = None if parsed.outputs is None else tuple(o.name for o in parsed.outputs)
     return InferenceRequest(tuple(inputs), outputs, parsed.id, parsed.parameters or {})
+
+
+def _decoded(document: bytes) -> InferRequestBody:
+    try:
+        try:
+            return _DECODER.decode(document)
+        except msgspec.ValidationError:
+            raise
+        except msgspec.DecodeError:  # NaN/Infinity literals, or not JSON: json says which
+            return msgspec.convert(json.loads(document), InferRequestBody)
+    except msgspec.ValidationError as exc:
+        raise InferenceRequestError(f"Invalid request body: {exc}.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InferenceRequestError(
+            f"The request body is not valid JSON ({exc}). Send an Open Inference Protocol "
+            'inference request: {"inputs": [{"name", "shape", "datatype", "data"}]}.'
+        ) from None
 
 
 def _json_size(header: str | None, body_size: int) -> int:
@@ -178,10 +193,11 @@ def _length_prefixed(name: str, chunk: bytes) -> list[str]:
 
 
 def flatten(data: Any) -> list[Any]:
-    """``data`` (nested lists, row-major, or already flat) as one flat list."""
+    """``data`` (nested lists, row-major, or already flat) as one flat list (nesting is read
+    from the first value: a row-major tensor is nested all through or not at all)."""
     if not isinstance(data, list):
         return [data]
-    if not any(isinstance(item, list) for item in data):
+    if not data or not isinstance(data[0], list):
         return data
     flat: list[Any] = []
     for item in data:
