@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -40,8 +39,6 @@ if TYPE_CHECKING:
 
 #: The bearer token, when no ``--token-file`` is given.
 TOKEN_ENV = "AIRFLOW_MLOPS_SERVE_TOKEN"
-#: How the parent hands its settings to ``--workers`` processes (JSON; no secret in it).
-WORKER_CONFIG_ENV = "AIRFLOW_MLOPS_SERVE_CONFIG"
 
 log = logging.getLogger(__name__)
 
@@ -166,17 +163,11 @@ def run_serve(parser: argparse.ArgumentParser, args: argparse.Namespace, root: s
         server = uvicorn.Config(app, host=args.host, port=args.http_port, access_log=False)
         uvicorn.Server(server).run()
         return
+    from airflow_mlops.cli.workers import run_workers
+
     service.stop()  # each worker loads its own, and runs its own shadow and serving log
     del service
-    os.environ[WORKER_CONFIG_ENV] = json.dumps(config)
-    uvicorn.run(
-        f"{__name__}:worker_app",
-        factory=True,
-        host=args.host,
-        port=args.http_port,
-        workers=args.workers,
-        access_log=False,
-    )
+    run_workers(serve_worker, (config, args.host, args.http_port), args.workers)
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
@@ -233,12 +224,18 @@ def _config(args: argparse.Namespace, root: str) -> dict[str, Any]:
     }
 
 
-def worker_app() -> FastAPI:
-    """The app of one ``--workers`` process (uvicorn's factory), from the parent's settings."""
-    config = json.loads(os.environ[WORKER_CONFIG_ENV])
+def serve_worker(config: dict[str, Any], host: str, port: int) -> None:
+    """One ``--workers`` process: load, then serve on its own ``SO_REUSEPORT`` socket
+    (:mod:`airflow_mlops.cli.workers`) until SIGTERM."""
+    import uvicorn
+
+    from airflow_mlops.cli.workers import listening_socket
+
     # a fresh interpreter: its own handler, or the worker's loads, swaps and refusals go unlogged
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    return build_app(load_service(config), config, read_token(config["token_file"]))
+    app = build_app(load_service(config), config, read_token(config["token_file"]))
+    sock = listening_socket(host, port)
+    uvicorn.Server(uvicorn.Config(app, access_log=False)).run(sockets=[sock])
 
 
 def load_service(config: dict[str, Any]) -> ModelServer:
