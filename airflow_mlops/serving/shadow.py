@@ -6,20 +6,22 @@ so an online comparison and a nightly one look at the same people. Rows without 
 (a raw-features request that does not send it) and rows whose key was not found are never
 shadowed.
 
-The request path only offers each answered request to a bounded queue: when the challenger
-is slow, hangs or the queue is full, the request is dropped from the shadow and counted,
-and the champion's response is never delayed. One thread follows the challenger alias
-(loading a new version checksum-verified, refusing a damaged one), scores the sampled rows
-and appends the comparison to the shadow log (:func:`~airflow_mlops.serving.log.shadow_log`).
+The request path only offers each answered request to a bounded queue, without waking the
+challenger's thread: when the challenger is slow, hangs or the queue is full, the request is
+dropped from the shadow and counted, and the champion's response is never delayed. One
+thread follows the challenger alias (loading a new version checksum-verified, refusing a
+damaged one), takes the queue every :data:`POLL_SECONDS`, scores the sampled rows of all the
+requests it took in one model call and appends the comparisons to the shadow log
+(:func:`~airflow_mlops.serving.log.shadow_log`).
 A challenger that raises is counted and logged; serving goes on.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +40,8 @@ if TYPE_CHECKING:
     from airflow_mlops.serving.model import ServedModel
 
 _log = logging.getLogger(__name__)
-_STOP = object()
+#: how often the challenger's thread takes the queued requests (seconds)
+POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,8 @@ class ShadowRecord:
     :param served: the champion's request; :param positions: the sampled rows' positions.
     :param challenger_version: the challenger version that scored them.
     :param scores: its ``P(class 1)``; :param decisions: its decisions.
-    :param seconds: its model call's time for these rows.
+    :param seconds: the time of the challenger's model call that scored them (one call
+        scores the sampled rows of several requests).
     """
 
     served: ServedRequest
@@ -136,7 +140,9 @@ class OnlineShadow:
         self.poll_interval = check_number(
             poll_interval, "poll_interval", "OnlineShadow", low=0.01, expected="seconds >= 0.01"
         )
-        self._queue: queue.Queue[Any] = queue.Queue(check_int(max_queue, "max_queue", "shadow"))
+        self.max_queue = check_int(max_queue, "max_queue", "shadow")
+        self._queue: deque[ServedRequest] = deque()
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         #: the loaded challenger (None: no such alias, or not loaded yet)
         self.model: ServedModel | None = None
@@ -150,14 +156,15 @@ class OnlineShadow:
 
     def submit(self, served: ServedRequest) -> None:
         """Offer one answered request; never waits (a full queue drops it, counted)."""
-        try:
-            self._queue.put_nowait(served)
-        except queue.Full:
+        if len(self._queue) >= self.max_queue:
             self.dropped_requests += 1
+        else:
+            self._queue.append(served)
 
     def start(self) -> None:
         """Start the challenger's thread (a no-op when running)."""
         if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
             self._thread.start()
 
@@ -166,10 +173,7 @@ class OnlineShadow:
         thread = self._thread
         if thread is None:
             return
-        try:
-            self._queue.put(_STOP, timeout=timeout)
-        except queue.Full:
-            pass
+        self._stop.set()
         thread.join(timeout)
         self._thread = None
 
@@ -184,23 +188,23 @@ class OnlineShadow:
             "seed": self.seed,
             "rows_scored": self.rows_scored,
             "dropped_requests": self.dropped_requests,
-            "queued_requests": self._queue.qsize(),
+            "queued_requests": len(self._queue),
             "errors": self.errors,
             "last_error": self.last_error,
         }
 
     def _run(self) -> None:
         while True:
-            try:
-                served = self._queue.get(timeout=self.poll_interval)
-            except queue.Empty:
-                served = None
-            if served is _STOP:
-                return
+            stopping = self._stop.wait(POLL_SECONDS)
             if time.monotonic() - self._polled >= self.poll_interval:
                 self._follow()
-            if served is not None and self.model is not None:
-                self._score(self.model, served)
+            taken = []
+            while self._queue:
+                taken.append(self._queue.popleft())
+            if taken and self.model is not None:
+                self._score(self.model, taken)
+            if stopping:
+                return
 
     def _follow(self) -> None:
         """Load the version the alias names when it is new (and not refused before)."""
@@ -225,32 +229,56 @@ class OnlineShadow:
         self.model, self._refused, self.status = model, None, "shadowing"
         _log.info("Shadowing with %s %s (alias %r)", model.name, model.version, self.alias)
 
-    def _score(self, model: ServedModel, served: ServedRequest) -> None:
+    def _score(self, model: ServedModel, taken: list[ServedRequest]) -> None:
+        """Score the sampled rows of ``taken`` in one call per features schema."""
+        groups: dict[pa.Schema, list[tuple[ServedRequest, np.ndarray]]] = {}
+        for served in taken:
+            positions = self._sampled(served)
+            if len(positions):
+                groups.setdefault(served.features.schema, []).append((served, positions))
+        for sampled in groups.values():
+            self._score_sampled(model, sampled)
+
+    def _sampled(self, served: ServedRequest) -> np.ndarray:
+        """The positions of ``served``'s rows the sample chooses (none without keys)."""
         import numpy as np
 
         from airflow_mlops.scoring.shadow import shadow_mask
 
         if served.keys is None:
-            return
+            return np.empty(0, dtype=np.int64)
         chosen = np.asarray(shadow_mask(served.keys, self.fraction, seed=self.seed))
         if "error" in served.outputs:  # keys not found were not scored
             chosen &= np.asarray([not error for error in served.outputs["error"]])
-        positions = np.flatnonzero(chosen)
-        if not len(positions):
-            return
-        sample = served.features.take(positions)
+        return np.flatnonzero(chosen)
+
+    def _score_sampled(
+        self, model: ServedModel, sampled: list[tuple[ServedRequest, np.ndarray]]
+    ) -> None:
+        import pyarrow as pa
+
+        rows = pa.concat_tables([served.features.take(at) for served, at in sampled])
         started = time.perf_counter()
         try:
-            scores, decisions = model.predict(sample)
+            scores, decisions = model.predict(rows)
         except Exception as exc:  # the challenger never fails the champion
             self._error(f"challenger {model.version}: {type(exc).__name__}: {exc}")
             return
-        record = ShadowRecord(
-            served, positions, model.version, scores, decisions, time.perf_counter() - started
-        )
-        self.rows_scored += record.rows
-        if self.sink is not None:
-            self.sink.append(shadow_log(self.model_name), record)
+        seconds, start = time.perf_counter() - started, 0
+        for served, positions in sampled:
+            stop = start + len(positions)
+            record = ShadowRecord(
+                served,
+                positions,
+                model.version,
+                scores[start:stop],
+                decisions.slice(start, len(positions)),
+                seconds,
+            )
+            start = stop
+            self.rows_scored += record.rows
+            if self.sink is not None:
+                self.sink.append(shadow_log(self.model_name), record)
 
     def _error(self, error: str) -> None:
         self.errors += 1
