@@ -32,27 +32,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from airflow_mlops.exceptions import (
-    AirflowMlopsError,
-)
+from airflow_mlops.exceptions import AirflowMlopsError
 from airflow_mlops.serving.metrics import METRICS_PATH
 from airflow_mlops.serving.rest_infer import INFER_PATHS, InferRoute, error_status, send_json
-from airflow_mlops.serving.rest_messages import (
-    InferRequestBody,
-    validation_message,
-)
+from airflow_mlops.serving.rest_messages import InferRequestBody, validation_message
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, MutableMapping
-
-    from airflow_mlops.serving.metrics import ObservedService, ServingMetrics
+    from airflow_mlops.serving.metrics import (
+        ASGIApp,
+        Message,
+        ObservedService,
+        Receive,
+        Scope,
+        Send,
+        ServingMetrics,
+    )
     from airflow_mlops.serving.protocol import InferenceService
-
-    Scope = MutableMapping[str, Any]
-    Message = MutableMapping[str, Any]
-    Receive = Callable[[], Awaitable[Message]]
-    Send = Callable[[Message], Awaitable[None]]
-    ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 

@@ -24,15 +24,15 @@ from airflow_mlops.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+    from collections.abc import Sequence
 
-    from airflow_mlops.serving.metrics import ObservedService
-
-    Scope = MutableMapping[str, Any]
-    Message = MutableMapping[str, Any]
-    Receive = Callable[[], Awaitable[Message]]
-    Send = Callable[[Message], Awaitable[None]]
-    ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+    from airflow_mlops.serving.metrics import (
+        ASGIApp,
+        ObservedService,
+        Receive,
+        Scope,
+        Send,
+    )
 
 log = logging.getLogger(__name__)
 
