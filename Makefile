@@ -39,6 +39,7 @@ bench: $(INSTALLED) /usr/bin/wrk
 	$(BIN)/python benchmarks/drift_check.py --write-docs
 	$(BIN)/python benchmarks/serving.py --write-docs
 	$(BIN)/python benchmarks/serving_workers.py --write-docs
+	$(BIN)/python benchmarks/model_call.py
 
 # The serving benchmark drives REST with Debian's wrk.
 /usr/bin/wrk:

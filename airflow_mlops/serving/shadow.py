@@ -51,8 +51,8 @@ class ShadowRecord:
     :param served: the champion's request; :param positions: the sampled rows' positions.
     :param challenger_version: the challenger version that scored them.
     :param scores: its ``P(class 1)``; :param decisions: its decisions.
-    :param seconds: the time of the challenger's model call that scored them (one call
-        scores the sampled rows of several requests).
+    :param seconds: these rows' share of the challenger's model call that scored them (one
+        call scores the sampled rows of several requests: its time × these rows ÷ its rows).
     """
 
     served: ServedRequest
@@ -273,7 +273,7 @@ class OnlineShadow:
                 model.version,
                 scores[start:stop],
                 decisions.slice(start, len(positions)),
-                seconds,
+                seconds * len(positions) / rows.num_rows,
             )
             start = stop
             self.rows_scored += record.rows
