@@ -288,11 +288,14 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(send, int(declared))
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.limit:
+                await self._refuse(send, int(declared))
+            else:  # the HTTP parser holds the body to its declared length
+                await self.app(scope, receive, send)
             return
-        chunks, size, more = [], 0, True
+        chunks, size, more = [], 0, True  # no declared length (chunked): count what comes
         while more:
             message = await receive()
             if message["type"] != "http.request":
