@@ -65,7 +65,12 @@ def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "--token-file", metavar="PATH", help=f"the bearer token's file (default: ${TOKEN_ENV})"
     )
     serve.add_argument(
-        "--workers", type=int, default=1, metavar="N", help="server processes (each loads)"
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="server processes, each loading its own copy (pays when the machine has cores "
+        "to spare: see docs/benchmarks.md)",
     )
     serve.add_argument(
         "--follow-interval",
