@@ -17,13 +17,12 @@ challenger scored beside the champion).
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_mlops.checks import check_int, check_number
+from airflow_mlops.serving.polled import POLL_SECONDS, PolledQueue
 from airflow_mlops.serving.protocol import ERROR_OUTPUT
 
 if TYPE_CHECKING:
@@ -41,9 +40,6 @@ _log = logging.getLogger(__name__)
 
 #: the column every log row carries: when the request was served (UTC, microseconds)
 SERVED_AT = "served_at"
-#: how often the writer takes what the request path queued (seconds): it is never woken
-#: per request, so the request path and the writer do not pass the GIL to and fro
-POLL_SECONDS = 0.1
 
 
 def requests_log(model_name: str) -> str:
@@ -208,11 +204,13 @@ class SegmentWriter:
         self.max_seconds = check_number(
             max_seconds, "max_seconds", "SegmentWriter", low=0.01, expected="seconds >= 0.01"
         )
-        self.max_queue = check_int(max_queue, "max_queue", "SegmentWriter")
-        self._queue: deque[tuple[str, LogRecord]] = deque()
-        self._stop = threading.Event()
+        self._queue: PolledQueue[tuple[str, LogRecord]] = PolledQueue(
+            self._write_taken,
+            check_int(max_queue, "max_queue", "SegmentWriter"),
+            name="serving-log",
+            wait=self._wait,
+        )
         self._pending: dict[str, _Pending] = {}
-        self._thread: threading.Thread | None = None
         self.segments = 0
         self.rows_written = 0
         self.dropped = 0
@@ -221,29 +219,20 @@ class SegmentWriter:
 
     def append(self, log: str, record: LogRecord) -> bool:
         """Queue ``record`` for ``log`` without waiting and without waking the writer (it
-        takes the queue every :data:`POLL_SECONDS`); False (dropped, counted) when the queue
-        is full."""
-        if len(self._queue) >= self.max_queue:
-            self.dropped += record.rows
-            return False
-        self._queue.append((log, record))
-        return True
+        takes the queue every :data:`~airflow_mlops.serving.polled.POLL_SECONDS`); False
+        (dropped, counted) when the queue is full."""
+        if self._queue.offer((log, record)):
+            return True
+        self.dropped += record.rows
+        return False
 
     def start(self) -> None:
         """Start the writer thread (a no-op when running)."""
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="serving-log", daemon=True)
-            self._thread.start()
+        self._queue.start()
 
     def close(self, timeout: float = 30.0) -> None:
         """Write what is queued and pending, then stop the writer thread."""
-        thread = self._thread
-        if thread is None:
-            return
-        self._stop.set()
-        thread.join(timeout)
-        self._thread = None
+        self._queue.stop(timeout)
 
     def describe(self) -> dict[str, Any]:
         """Segments and rows written, rows dropped and write errors, for readiness and
@@ -256,22 +245,18 @@ class SegmentWriter:
             "last_error": self.last_error,
         }
 
-    def _run(self) -> None:
-        while True:
-            stopping = self._stop.wait(self._wait())
-            groups: dict[tuple[str, type, Hashable], list[LogRecord]] = {}
-            for log, record in self._drained():
-                groups.setdefault((log, type(record), record.batch_key), []).append(record)
-            for (log, kind, _), records in groups.items():
-                self._add(log, kind, records)
-            if stopping:
-                for log in list(self._pending):
-                    self._flush(log)
-                return
-            now = time.monotonic()
-            for log, pending in list(self._pending.items()):
-                if now - pending.since >= self.max_seconds:
-                    self._flush(log)
+    def _write_taken(self, taken: list[tuple[str, LogRecord]], stopping: bool) -> None:
+        """Join the records taken from the queue, and write the segments that are due (all of
+        them when ``stopping``)."""
+        groups: dict[tuple[str, type, Hashable], list[LogRecord]] = {}
+        for log, record in taken:
+            groups.setdefault((log, type(record), record.batch_key), []).append(record)
+        for (log, kind, _), records in groups.items():
+            self._add(log, kind, records)
+        now = time.monotonic()
+        for log, pending in list(self._pending.items()):
+            if stopping or now - pending.since >= self.max_seconds:
+                self._flush(log)
 
     def _wait(self) -> float:
         """Until the next poll of the queue, or sooner when a segment is due."""
@@ -279,13 +264,6 @@ class SegmentWriter:
             return POLL_SECONDS
         oldest = min(pending.since for pending in self._pending.values())
         return min(POLL_SECONDS, max(0.001, oldest + self.max_seconds - time.monotonic()))
-
-    def _drained(self) -> list[tuple[str, LogRecord]]:
-        """What the queue holds now, oldest first."""
-        items = []
-        while self._queue:
-            items.append(self._queue.popleft())
-        return items
 
     def _add(self, log: str, kind: type, records: list[LogRecord]) -> None:
         try:

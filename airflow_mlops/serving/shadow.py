@@ -10,24 +10,23 @@ The request path only offers each answered request to a bounded queue, without w
 challenger's thread: when the challenger is slow, hangs or the queue is full, the request is
 dropped from the shadow and counted, and the champion's response is never delayed. One
 thread follows the challenger alias (loading a new version checksum-verified, refusing a
-damaged one), takes the queue every :data:`POLL_SECONDS`, scores the sampled rows of all the
-requests it took in one model call and appends the comparisons to the shadow log
-(:func:`~airflow_mlops.serving.log.shadow_log`).
+damaged one), takes the queue every 0.1 s (:mod:`~airflow_mlops.serving.polled`), scores
+the sampled rows of all the requests it took in one model call and appends the comparisons
+to the shadow log (:func:`~airflow_mlops.serving.log.shadow_log`).
 A challenger that raises is counted and logged; serving goes on.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlops.checks import check_int, check_number
 from airflow_mlops.exceptions import ModelNotFoundError
 from airflow_mlops.serving.log import request_columns, shadow_log
+from airflow_mlops.serving.polled import PolledQueue
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Sequence
@@ -40,8 +39,6 @@ if TYPE_CHECKING:
     from airflow_mlops.serving.model import ServedModel
 
 _log = logging.getLogger(__name__)
-#: how often the challenger's thread takes the queued requests (seconds)
-POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -140,10 +137,9 @@ class OnlineShadow:
         self.poll_interval = check_number(
             poll_interval, "poll_interval", "OnlineShadow", low=0.01, expected="seconds >= 0.01"
         )
-        self.max_queue = check_int(max_queue, "max_queue", "shadow")
-        self._queue: deque[ServedRequest] = deque()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._queue: PolledQueue[ServedRequest] = PolledQueue(
+            self._score_taken, check_int(max_queue, "max_queue", "shadow"), name="shadow"
+        )
         #: the loaded challenger (None: no such alias, or not loaded yet)
         self.model: ServedModel | None = None
         self._refused: str | None = None
@@ -156,26 +152,16 @@ class OnlineShadow:
 
     def submit(self, served: ServedRequest) -> None:
         """Offer one answered request; never waits (a full queue drops it, counted)."""
-        if len(self._queue) >= self.max_queue:
+        if not self._queue.offer(served):
             self.dropped_requests += 1
-        else:
-            self._queue.append(served)
 
     def start(self) -> None:
         """Start the challenger's thread (a no-op when running)."""
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
-            self._thread.start()
+        self._queue.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Score what is queued and stop; a hung challenger is left behind (a daemon thread)."""
-        thread = self._thread
-        if thread is None:
-            return
-        self._stop.set()
-        thread.join(timeout)
-        self._thread = None
+        self._queue.stop(timeout)
 
     def describe(self) -> dict[str, Any]:
         """The challenger served beside the champion and the shadow's counts."""
@@ -193,18 +179,12 @@ class OnlineShadow:
             "last_error": self.last_error,
         }
 
-    def _run(self) -> None:
-        while True:
-            stopping = self._stop.wait(POLL_SECONDS)
-            if time.monotonic() - self._polled >= self.poll_interval:
-                self._follow()
-            taken = []
-            while self._queue:
-                taken.append(self._queue.popleft())
-            if taken and self.model is not None:
-                self._score(self.model, taken)
-            if stopping:
-                return
+    def _score_taken(self, taken: list[ServedRequest], stopping: bool) -> None:
+        """Follow the alias when a poll is due, then score the requests taken."""
+        if time.monotonic() - self._polled >= self.poll_interval:
+            self._follow()
+        if taken and self.model is not None:
+            self._score(self.model, taken)
 
     def _follow(self) -> None:
         """Load the version the alias names when it is new (and not refused before)."""
