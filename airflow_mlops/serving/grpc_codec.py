@@ -3,8 +3,9 @@
 An input tensor's values come either in the ``contents`` field of its datatype
 (``fp64_contents`` for ``FP64``…) or, for every input at once, in ``raw_input_contents``:
 fixed-size values little-endian and unpadded, ``BYTES`` elements each after a 4-byte
-little-endian length. Decoded values are a flat numpy array (a list of ``str`` for
-``BYTES``). A response is raw when its request was raw (what ``tritonclient.grpc`` sends and
+little-endian length. Decoded values are flat: a numpy array over the raw bytes, a list of the
+typed contents' values (narrow integers range-checked), a list of ``str`` for ``BYTES``. A
+response is raw when its request was raw (what ``tritonclient.grpc`` sends and
 reads) and typed otherwise. Anything malformed is an
 :class:`~airflow_mlops.exceptions.InferenceRequestError` naming the input.
 """
@@ -57,6 +58,8 @@ CONTENTS_FIELDS = {
     "BYTES": "bytes_contents",
 }
 _LENGTH = struct.Struct("<I")
+#: integer datatypes whose contents field is wider than they are: their values are range-checked
+_NARROW = frozenset({"INT8", "INT16", "UINT8", "UINT16"})
 
 
 def decode_request(message: pb.ModelInferRequest) -> InferenceRequest:
@@ -175,6 +178,8 @@ def _decode_typed(
         raise _wrong_count(name, shape, len(values), f"contents.{field}")
     if datatype == "BYTES":
         return _utf8(name, list(values))
+    if datatype not in _NARROW:
+        return list(values)  # the field holds exactly the datatype's values
     dtype = NUMPY_DTYPES[datatype]
     wide = np.asarray(values)
     array = wide.astype(dtype)
@@ -229,6 +234,8 @@ def _encode_raw(output: Tensor) -> bytes:
 
 
 def _parameters(message: MessageMap[str, pb.InferParameter]) -> dict[str, Any]:
+    if not message:
+        return {}
     return {
         key: getattr(value, value.WhichOneof("parameter_choice"))
         for key, value in message.items()
