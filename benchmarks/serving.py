@@ -8,7 +8,10 @@ first measurement and idle while another is measured:
   raw features (``ours-raw``) and with only the key (``ours-key``);
 - ``mlserver`` / ``mlserver-batch``: MLServer 1.7.1 + mlserver-sklearn 1.7.1 on the registry's
   artifact, default settings / adaptive batching (32 rows, 2 ms), ``parallel_workers: 0``;
-- ``toy``: the seed's FastAPI microservice (``seed_toy.py``), REST only.
+- ``toy``: the seed's FastAPI microservice (``seed_toy.py``), REST only;
+- ``floor`` / ``floor-batched``: a constant answer, without and with ours' micro-batchers
+  (``serving_floor.py``), at the most connections only: what the protocol stacks and the
+  batching cost on this machine, the ceiling of any server built on them.
 
 Load (``serving_load``): REST by wrk (one thread, closed loop, Lua script for the bodies and
 percentiles), gRPC by ``serving_grpc_load.py`` (grpc.aio, N concurrent calls, closed loop);
@@ -50,14 +53,20 @@ TARGETS = {
         ("mlserver", "mlserver"),
         ("mlserver-batch", "mlserver"),
         ("toy", "toy"),
+        ("floor", "ours-raw"),
+        ("floor-batched", "ours-raw"),
     ],
     "grpc": [
         ("ours", "ours-raw"),
         ("ours", "ours-key"),
         ("mlserver", "mlserver"),
         ("mlserver-batch", "mlserver"),
+        ("floor", "ours-raw"),
+        ("floor-batched", "ours-raw"),
     ],
 }
+#: measured at the most connections only (what they bound is the goal's cell)
+FLOORS = ("floor", "floor-batched")
 
 
 def machine_busy() -> tuple[int, int]:
@@ -125,6 +134,8 @@ def run_rounds(servers: dict[str, Any], args: argparse.Namespace) -> list[dict[s
         for connections in args.connections:
             for protocol, targets in TARGETS.items():
                 for name, flavor in targets:
+                    if name in FLOORS and connections != max(args.connections):
+                        continue
                     settled = settle(list(servers.values()))
                     result = measure(servers[name], protocol, flavor, connections, args)
                     cell = {
@@ -222,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         checks = {
             f"{name} {flavor}": check_answers(servers[name], flavor, rows, args.world["rows"])
             for name, flavor in TARGETS["rest"]
+            if name not in FLOORS
         }
         cells = run_rounds(servers, args)
     report = {

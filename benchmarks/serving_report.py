@@ -20,6 +20,8 @@ LABELS = {
     "mlserver": "MLServer (default)",
     "mlserver-batch": "MLServer (adaptive batching)",
     "toy": "seed toy",
+    "floor": "floor: constant answer",
+    "floor-batched": "floor: constant answer, micro-batched",
 }
 MIB = 1024**2
 
@@ -85,6 +87,10 @@ def _ratios(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
             )
             if LABELS["toy"] in targets:
                 paired["vs_toy"].append(raw["rps"] / max(targets[LABELS["toy"]]["rps"], 1e-9))
+            if LABELS["floor-batched"] in targets:
+                floor = targets[LABELS["floor-batched"]]["rps"]
+                paired["vs_floor"].append(raw["rps"] / max(floor, 1e-9))
+                paired["goal_vs_floor"].append(GOAL_VS_MLSERVER * best["rps"] / max(floor, 1e-9))
         out.append(
             {
                 "protocol": protocol,
@@ -165,17 +171,19 @@ def figures_table(summary: dict[str, Any]) -> list[str]:
     lines += [
         "",
         "| protocol | connections | ours ÷ better MLServer (req/s) | better MLServer | "
-        "ours p99 ÷ its p99 | ours ÷ toy (req/s) | raw ÷ key lookup (req/s) |",
-        "|---|---:|---:|---|---:|---:|---:|",
+        "ours p99 ÷ its p99 | ours ÷ toy (req/s) | raw ÷ key lookup (req/s) | "
+        "ours ÷ micro-batched floor (req/s) | goal ÷ micro-batched floor |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for (protocol, connections), r in sorted(
         ratios.items(), key=lambda kv: (kv[0][0] != "rest", kv[0][1])
     ):
-        toy = f"{r['vs_toy']:.2f}" if "vs_toy" in r else "—"
+        optional = ("vs_toy", "vs_floor", "goal_vs_floor")
+        toy, floor, goal = (f"{r[name]:.2f}" if name in r else "—" for name in optional)
         lines.append(
             f"| {'REST' if protocol == 'rest' else 'gRPC'} | {connections} | "
             f"{r['vs_mlserver']:.2f} | {r['best_mlserver']} | {r['p99_vs_mlserver']:.2f} | "
-            f"{toy} | {r['key_cost']:.2f} |"
+            f"{toy} | {r['key_cost']:.2f} | {floor} | {goal} |"
         )
     return lines
 
@@ -294,6 +302,45 @@ def _omp_note(threads: int) -> str:
     )
 
 
+def floor_notes(report: dict[str, Any]) -> list[str]:
+    """What the floors say of the throughput goal, per protocol at the most connections."""
+    top = max(report["settings"]["connections"])
+    rows = {
+        (row["protocol"], row["target"]): row
+        for row in report["summary"]["rows"]
+        if row["connections"] == top
+    }
+    ratios = {r["protocol"]: r for r in report["summary"]["ratios"] if r["connections"] == top}
+    parts = []
+    for protocol, name in (("rest", "REST"), ("grpc", "gRPC")):
+        floor = rows.get((protocol, LABELS["floor"]))
+        batched = rows.get((protocol, LABELS["floor-batched"]))
+        ours = rows[(protocol, LABELS["ours-raw"])]
+        if floor is None or batched is None or "goal_vs_floor" not in ratios[protocol]:
+            continue
+        goal = ratios[protocol]["goal_vs_floor"] * batched["rps"]
+        budget = ours["server_cpu_ms"] * ours["rps"] / goal - batched["server_cpu_ms"]
+        parts.append(
+            f"{name}: the constant answer {floor['rps']:,.0f} req/s "
+            f"({floor['server_cpu_ms']:.2f} ms of server CPU per request), micro-batched "
+            f"{batched['rps']:,.0f} ({batched['server_cpu_ms']:.2f} ms); ours "
+            f"{ours['rps']:,.0f} ({ours['server_cpu_ms']:.2f} ms); the goal, 5× the better "
+            f"MLServer, is {goal:,.0f} req/s, {ratios[protocol]['goal_vs_floor']:.2f}× the "
+            f"micro-batched floor, which at ours' CPU use would leave {budget:.2f} ms per "
+            "request for everything ours does beyond answering a constant"
+        )
+    if not parts:
+        return []
+    return [
+        f"The floors at {top} connections (a constant answer on the same protocol stacks, "
+        "`benchmarks/serving_floor.py`, with and without ours' micro-batchers): "
+        + "; ".join(parts)
+        + ". That is the body check, the conversion, the model call (the model alone is "
+        "below), the response, the metrics, the access log and the serving log.",
+        "",
+    ]
+
+
 def notes(report: dict[str, Any]) -> list[str]:
     """Where ours' time goes (the model call, measured in a fresh interpreter) and what the
     figures can and cannot say on this machine."""
@@ -328,8 +375,7 @@ def notes(report: dict[str, Any]) -> list[str]:
         "ours: the request path is. At 64 REST connections ours spends "
         f"{cpu('rest', LABELS['ours-raw']):.2f} ms of server CPU per raw-feature request and "
         f"{cpu('rest', LABELS['ours-key']):.2f} ms per key lookup (MLServer with adaptive "
-        f"batching {cpu('rest', LABELS['mlserver-batch']):.2f} ms); a bare uvicorn app that "
-        "decodes the same JSON body and answers a constant costs about 0.04 ms. A py-spy "
+        f"batching {cpu('rest', LABELS['mlserver-batch']):.2f} ms; the floors are below). A py-spy "
         "profile of the GIL's holder (2026-11-30, after the changes below) puts the rest in "
         "HTTP and the ASGI layers (the request observer, the body limit, uvicorn's send), "
         "parsing the body into tensors, the metrics and access log line, the batch's "
@@ -348,25 +394,24 @@ def notes(report: dict[str, Any]) -> list[str]:
         "by every request, the body decoded by msgspec instead of json + pydantic (54 → 27 "
         "µs), the Prometheus series looked up once per label set, request ids without a "
         "system call each, and bodies of a declared length no longer copied by the body "
-        "limit → the figures above. "
+        "limit; gRPC's typed contents decoded to lists, not a numpy array per one-value "
+        "tensor (2026-12-01, +7% on gRPC) → the figures above. "
         "Without the serving log and the access log, the same server answered about "
         "2,400 / 3,300 req/s. The online shadow (off here) was changed the same way: one "
         "challenger call per 0.1 s of queued requests instead of one per request.",
         "",
-        "What would move the throughput goal further: (1) fewer layers per request — the "
+        *floor_notes(report),
+        "What would move ours further: (1) fewer layers per request — the "
         "request observer and bearer check in the inference route's layer, and the request's "
         "tensors built without a frozen dataclass per input; (2) the serving log's rows "
         "built from the batch the request was scored in (its features, keys and outputs are "
         "already one Arrow batch) instead of joined again per request; (3) gRPC: `grpc.aio` "
         "on the REST event loop (sharing its batcher) was tried and cost 3.2–3.9 ms of server "
-        "CPU per call against the thread-pool server's 1.4–1.7 ms, so gRPC stays on threads "
-        "with the thread batcher; the Python load generator itself needs about 0.4 ms of CPU "
-        "per call on the same two cores; (4) `--workers 2`: each worker now has its own "
-        "`SO_REUSEPORT` socket, so connections split evenly (uvicorn's shared socket had "
-        "split 64 connections 60/4), but on this 2-core machine the second worker competes "
-        "with the load generator for the same cores (see *one process or two* below). On "
-        "two cores, ours does about a third of MLServer's work per request; 5× its "
-        "throughput needs a fifth, which is within a few layers of a bare ASGI app's cost.",
+        "CPU per call against the thread-pool server's 1.4–1.7 ms (2026-11-30), so gRPC stays "
+        "on threads with the thread batcher; (4) `--workers 2`: each worker has its own "
+        "`SO_REUSEPORT` socket, so connections split evenly, but on this 2-core machine the "
+        "second worker competes with the load generator for the same cores (see *one process "
+        "or two* below).",
         "",
         "Noise: the cores are shared with other jobs (the *other load* column; up to "
         f"{busiest:.2f} of 2 cores in this run), which slows every server and inflates "

@@ -6,7 +6,9 @@
   ``parallel_workers: 0`` (its inference workers die at start under the current uvloop).
   It runs from its own venv (``var/bench/mlserver-venv``), built here with the same
   scikit-learn, numpy, pandas, scipy and joblib as this interpreter so the artifact loads;
-- ``toy``: the seed's FastAPI microservice (``benchmarks/seed_toy.py``), REST only.
+- ``toy``: the seed's FastAPI microservice (``benchmarks/seed_toy.py``), REST only;
+- ``floor`` / ``floor-batched``: a constant answer over both protocols, without and with
+  ours' micro-batchers (``benchmarks/serving_floor.py``).
 """
 
 from __future__ import annotations
@@ -154,6 +156,18 @@ def start_toy(workdir: Path, world: dict[str, Any]) -> Server:
     return Server("toy", process, port, 0, log)
 
 
+def start_floor(workdir: Path, *, batched: bool) -> Server:
+    """``serving_floor.py``: the constant answer over both protocols (named ``floor``, or
+    ``floor-batched`` through ours' micro-batchers)."""
+    http_port, grpc_port = free_port(), free_port()
+    script = str(ROOT / "benchmarks" / "serving_floor.py")
+    command = [sys.executable, script, "--http-port", str(http_port)]
+    command += ["--grpc-port", str(grpc_port), *(["--batched"] if batched else [])]
+    name = "floor-batched" if batched else "floor"
+    process, log = _spawn(name, command, workdir, {**os.environ, "PYTHONPATH": str(ROOT)})
+    return Server(name, process, http_port, grpc_port, log)
+
+
 def wait_ready(server: Server, timeout: float = 120) -> None:
     """Until the server answers its readiness route (the toy: its OpenAPI document).
 
@@ -194,6 +208,7 @@ def all_servers(
         for adaptive in (False, True):
             servers.append(start_mlserver(workdir, world, bin_dir, adaptive, mlserver_omp_threads))
         servers.append(start_toy(workdir, world))
+        servers += [start_floor(workdir, batched=batched) for batched in (False, True)]
         for server in servers:
             wait_ready(server)
         yield servers
