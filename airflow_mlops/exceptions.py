@@ -144,6 +144,11 @@ class StoreAccessError(StoreError):
     retryable = False
 
 
+class ConcurrentPublishError(StoreError):
+    """Another writer committed to the same partition of a table (or changed its schema)
+    first. Retryable: nothing of the losing publish is visible."""
+
+
 class SourceConfigurationError(AirflowMlopsError, ValueError):
     """The source connection points at nothing usable (e.g. a missing SQLite file).
 

@@ -175,8 +175,9 @@ class FeatureStore:
                     layout, directory, version, stream, file_schema, on_batch, max_rows_per_file
                 )
                 ref = load_ref(layout, table, partition)
+                previous = ref.current if ref else None
                 manifest = build_manifest(
-                    table, partition, version, ref, file_schema, files, contract, lineage_facts
+                    table, partition, version, previous, file_schema, files, contract, lineage_facts
                 )
                 write_manifest(layout, directory, manifest)
             except BaseException:

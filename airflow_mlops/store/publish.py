@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from airflow_mlops.contract import FeatureContract
     from airflow_mlops.io.parquet import WrittenFile
     from airflow_mlops.store.layout import StoreLayout
-    from airflow_mlops.store.refs import PartitionRef
 
 
 class ManifestFile(TypedDict):
@@ -210,20 +209,21 @@ def build_manifest(
     table: str,
     partition: str,
     version: str,
-    ref: PartitionRef | None,
+    previous: str | None,
     schema: pa.Schema,
     files: list[WrittenFile],
     contract: FeatureContract | None,
     lineage: dict[str, Any] | None,
 ) -> Manifest:
-    """The manifest of ``version``, written ``files`` with ``schema``, replacing ``ref``."""
+    """The manifest of ``version``, written ``files`` with ``schema``, replacing the version
+    ``previous`` (None for a partition's first)."""
     created = version_created(version)
     assert created is not None
     return {
         "table": table,
         "partition": partition,
         "version": version,
-        "previous_version": ref.current if ref else None,
+        "previous_version": previous,
         "row_count": sum(f.rows for f in files),
         "schema": schema_to_json(schema),
         "files": [

@@ -1,0 +1,162 @@
+"""A Delta feature table's transaction log, as the store uses it: the commits that carry a
+partition's versions, and the one commit that replaces a partition.
+
+Each publish or rollback is one commit whose metadata (commit info) holds, under
+:data:`METADATA_KEY`, ``{"operation": "publish" | "rollback", "manifest": <the version's
+manifest>}``; commits without it (vacuums, other engines' writes) are not partition versions.
+A partition's kept versions are the newest ``keep_versions`` it published; a rollback commits
+one of them again, so it becomes current without becoming a new version.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_mlops.exceptions import ConcurrentPublishError
+from airflow_mlops.store.layout import PARTITION_COLUMN
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    from airflow_mlops.store.publish import Manifest
+
+#: The commit metadata key holding ``{"operation": …, "manifest": …}``.
+METADATA_KEY = "airflow_mlops"
+#: Table properties set at creation: keep the whole log (history and rollback need it).
+TABLE_CONFIGURATION = {"delta.enableExpiredLogCleanup": "false"}
+
+
+@dataclass(frozen=True)
+class PartitionCommit:
+    """A commit that published or restored one version of a partition.
+
+    :param table_version: the Delta table version the commit created.
+    :param operation: ``publish`` or ``rollback``.
+    :param manifest: the partition version's manifest.
+    """
+
+    table_version: int
+    operation: str
+    manifest: Manifest
+
+
+def open_table(
+    uri: str, storage_options: Mapping[str, str] | None, version: int | None = None
+) -> DeltaTable | None:
+    """The Delta table at ``uri`` (at ``version``), or None where there is none."""
+    from deltalake import DeltaTable
+
+    options = dict(storage_options) if storage_options else None
+    if not DeltaTable.is_deltatable(uri, options):
+        return None
+    return DeltaTable(uri, version=version, storage_options=options)
+
+
+def table_schema(delta: DeltaTable) -> pa.Schema:
+    """The table's schema without the partition column."""
+    import pyarrow as pa
+
+    schema = pa.schema(delta.schema().to_arrow())
+    return schema.remove(schema.get_field_index(PARTITION_COLUMN))
+
+
+def partition_commits(delta: DeltaTable, partition: str | None) -> list[PartitionCommit]:
+    """The partition's (or, for None, every partition's) commits, newest first."""
+    commits = []
+    for info in delta.history():
+        facts = info.get(METADATA_KEY)
+        if not isinstance(facts, dict):
+            continue
+        manifest = facts["manifest"]
+        if partition is None or manifest["partition"] == partition:
+            commits.append(PartitionCommit(info["version"], facts["operation"], manifest))
+    return commits
+
+
+def kept_versions(commits: list[PartitionCommit], keep: int) -> list[str]:
+    """The newest ``keep`` versions the commits (newest first) published, oldest first."""
+    published = [c.manifest["version"] for c in reversed(commits) if c.operation == "publish"]
+    return list(dict.fromkeys(published))[-keep:]
+
+
+def version_before(versions: list[str], current: str) -> str | None:
+    """The version before ``current`` in ``versions`` (the last one if ``current`` left)."""
+    position = versions.index(current) if current in versions else len(versions)
+    return versions[position - 1] if position > 0 else None
+
+
+def commit_partition(
+    uri: str,
+    delta: DeltaTable | None,
+    manifest: Manifest,
+    schema: pa.Schema,
+    operation: str,
+    storage_options: Mapping[str, str] | None,
+) -> None:
+    """One commit replacing the manifest's partition with its files (creating the table,
+    partitioned by ``ds``, when ``delta`` is None), the table's schema set to ``schema``.
+
+    :raises ConcurrentPublishError: another writer committed first.
+    """
+    import pyarrow as pa
+    from deltalake import Schema
+    from deltalake.exceptions import CommitFailedError
+    from deltalake.transaction import CommitProperties, create_table_with_add_actions
+
+    partition = manifest["partition"]
+    full = schema.append(pa.field(PARTITION_COLUMN, pa.date32()))
+    actions = _add_actions(manifest)
+    metadata = {METADATA_KEY: {"operation": operation, "manifest": manifest}}
+    properties = CommitProperties(custom_metadata=metadata)
+    try:
+        if delta is None:
+            create_table_with_add_actions(
+                uri, Schema.from_arrow(full), actions, mode="error",
+                partition_by=[PARTITION_COLUMN], configuration=TABLE_CONFIGURATION,
+                storage_options=dict(storage_options) if storage_options else None,
+                commit_properties=properties,
+            )  # fmt: skip
+        else:
+            delta.create_write_transaction(
+                actions, "overwrite", full, partition_by=[PARTITION_COLUMN],
+                partition_filters=[(PARTITION_COLUMN, "=", partition)],
+                commit_properties=properties,
+            )  # fmt: skip
+    except CommitFailedError as exc:
+        raise ConcurrentPublishError(_lost(manifest, exc)) from exc
+    except Exception as exc:  # a racing creation: delta-rs says the table exists
+        if delta is None and "already exists" in str(exc):
+            raise ConcurrentPublishError(_lost(manifest, exc)) from exc
+        raise
+
+
+def _add_actions(manifest: Manifest) -> list[Any]:
+    from deltalake.transaction import AddAction
+
+    partition, now = manifest["partition"], int(time.time() * 1000)
+    return [
+        AddAction(
+            f"{PARTITION_COLUMN}={partition}/{entry['path']}",
+            entry["bytes"],
+            {PARTITION_COLUMN: partition},
+            now,
+            True,
+            json.dumps({"numRecords": entry["rows"]}),
+        )
+        for entry in manifest["files"]
+    ]
+
+
+def _lost(manifest: Manifest, exc: Exception) -> str:
+    table, partition = manifest["table"], manifest["partition"]
+    return (
+        f"Another writer committed to table {table!r} (partition {partition} or its schema) "
+        f"while version {manifest['version']} of partition {partition} was committing "
+        f"({exc}). Nothing of it is visible; run it again (an Airflow retry does)."
+    )
