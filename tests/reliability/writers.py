@@ -77,6 +77,37 @@ def feature_publisher(
     return write
 
 
+def delta_publisher(
+    root: str, table: str, day: str, keep: int, grace: float, storage_options: str = ""
+) -> Callable[[int], object]:
+    """``DeltaFeatureTables.publish`` of a tagged version (several files per version).
+
+    Nothing here calls delta-rs: its runtime does not survive ``fork()`` after first use, so
+    each forked child is the first to use it. ``storage_options`` is JSON (object stores)."""
+    import datetime as dt
+    import json
+
+    import pyarrow.fs  # noqa: F401 - imported before forking, so kills land in publishes
+    import pyarrow.parquet  # noqa: F401
+
+    from airflow_mlops.io.parquet import open_root
+    from airflow_mlops.store.delta import DeltaFeatureTables
+    from airflow_mlops.store.layout import StoreLayout
+
+    options = json.loads(storage_options) if storage_options else None
+    tables = DeltaFeatureTables(
+        StoreLayout(*open_root(root)),
+        storage_options=options,
+        keep_versions=keep,
+        grace=dt.timedelta(seconds=grace),
+    )
+
+    def write(tag: int) -> object:
+        return tables.publish(table, day, tagged_batches(tag), max_rows_per_file=400)
+
+    return write
+
+
 def task_context(task_id: str, try_number: int, partition: str = DAY) -> dict[str, Any]:
     """The parts of the task runner's context the operators use (as tests/operators do)."""
     ti = SimpleNamespace(
