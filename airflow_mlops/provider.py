@@ -33,6 +33,18 @@ FEATURE_STORE_CONNECTION: dict[str, Any] = {
                 "readers still reading them (set it above your longest read)."
             ),
         },
+        "table_format": {
+            "label": "Table format",
+            "schema": {
+                "type": ["string", "null"],
+                "default": "parquet",
+                "enum": ["parquet", "delta"],
+            },
+            "description": (
+                "parquet: the store's own versioned format; delta: Delta Lake tables any "
+                "Delta reader can read (docs/delta.md)."
+            ),
+        },
     },
     "ui-field-behaviour": {
         "hidden-fields": ["host", "schema", "login", "password", "port", "extra"],

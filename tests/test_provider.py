@@ -27,7 +27,7 @@ def test_entry_point_resolves_to_provider_info():
     [
         pytest.param(
             "feature_store",
-            {"root", "keep_versions", "retention_grace_seconds"},
+            {"root", "keep_versions", "retention_grace_seconds", "table_format"},
             id="feature-store",
         ),
         pytest.param("model_registry", {"root", "on_version_mismatch"}, id="model-registry"),

@@ -17,13 +17,14 @@ class FeatureStoreHook(BaseHook):
     """Opens the feature store a connection points at.
 
     The connection (type ``feature_store``) carries the store root — a local path or an
-    object-storage URI —, how many versions per partition to keep for rollback, and how
-    long the files of a version that left history stay for readers still reading them
-    (``retention_grace_seconds``, default 60)::
+    object-storage URI —, how many versions per partition to keep for rollback, how long
+    the files of a version that left history stay for readers still reading them
+    (``retention_grace_seconds``, default 60) and the tables' format (``table_format``:
+    ``parquet``, the default, or ``delta``; docs/delta.md)::
 
         AIRFLOW_CONN_FEATURE_STORE_DEFAULT='{"conn_type": "feature_store",
             "extra": {"root": "/data/features", "keep_versions": 3,
-                      "retention_grace_seconds": 900}}'
+                      "retention_grace_seconds": 900, "table_format": "delta"}}'
 
     :param feature_store_conn_id: the connection id.
     """
@@ -55,6 +56,7 @@ class FeatureStoreHook(BaseHook):
         for field, parameter, kind, rule in (
             ("keep_versions", "keep_versions", int, "a whole number >= 1"),
             ("retention_grace_seconds", "retention_grace", float, "a number of seconds >= 0"),
+            ("table_format", "table_format", str, "'parquet' or 'delta'"),
         ):
             value = extra_field(extra, self.conn_type, field)
             if value in (None, ""):

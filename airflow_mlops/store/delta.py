@@ -42,6 +42,7 @@ from airflow_mlops.io.durable import writer_lock
 from airflow_mlops.store.delta_log import (
     PartitionCommit,
     commit_partition,
+    create_table,
     kept_versions,
     open_table,
     partition_commits,
@@ -49,8 +50,8 @@ from airflow_mlops.store.delta_log import (
     version_before,
 )
 from airflow_mlops.store.delta_schema import evolve
-from airflow_mlops.store.layout import PARTITION_COLUMN
-from airflow_mlops.store.publish import build_manifest, prepare_stream, write_files
+from airflow_mlops.store.layout import PARTITION_COLUMN, missing_partition_message
+from airflow_mlops.store.publish import build_manifest, prepare_stream, verify_files, write_files
 from airflow_mlops.store.refs import new_version_id
 
 if TYPE_CHECKING:
@@ -122,9 +123,10 @@ class DeltaFeatureTables:
         version = new_version_id()
         directory = f"{self.layout.table_dir(table)}/{PARTITION_COLUMN}={partition}"
         with self._locked(table, partition):
-            delta = self._open(table)
-            current = None if delta is None else table_schema(delta)
-            evolution = evolve(table, current, incoming)
+            delta = self._open(table) or create_table(
+                self.uri(table), incoming, self.storage_options
+            )
+            evolution = evolve(table, table_schema(delta), incoming)
             if evolution.file_schema != incoming:
                 stream = (batch.cast(evolution.file_schema) for batch in stream)
             try:
@@ -132,13 +134,13 @@ class DeltaFeatureTables:
                     self.layout, directory, version, stream, evolution.file_schema, on_batch,
                     max_rows_per_file,
                 )  # fmt: skip
-                commits = [] if delta is None else partition_commits(delta, partition)
+                commits = partition_commits(delta, partition)
                 previous = commits[0].manifest["version"] if commits else None
                 manifest = build_manifest(
                     table, partition, version, previous, evolution.file_schema, files,
                     contract, lineage,
                 )  # fmt: skip
-                self._commit(table, delta, manifest, evolution.table_schema, "publish")
+                commit_partition(delta, manifest, evolution.table_schema, "publish")
             except BaseException:
                 self._delete_version_files(directory, version)
                 raise
@@ -159,15 +161,15 @@ class DeltaFeatureTables:
             current = commits[0].manifest["version"]
             kept = kept_versions(commits, self.keep_versions)
             target = to_version or version_before(kept, current)
-            if target is None or target not in kept:
+            if target is None:
                 raise PartitionNotFoundError(
-                    f"Partition {partition} of table {table!r} has no kept version "
-                    f"{target or 'before ' + current} to roll back to (kept versions: "
-                    f"{format_names(kept)})."
+                    f"Partition {partition} of table {table!r} has no version before "
+                    f"{current} to roll back to (versions: {format_names(kept)})."
                 )
+            _check_kept(table, partition, target, kept)
             manifest = next(c.manifest for c in commits if c.manifest["version"] == target)
             self._check_files(manifest)
-            self._commit(table, delta, manifest, table_schema(delta), "rollback")
+            commit_partition(delta, manifest, table_schema(delta), "rollback")
         _log.info("Rolled back %r partition %s from %s to %s", table, partition, current, target)
         return manifest
 
@@ -206,7 +208,9 @@ class DeltaFeatureTables:
 
         delta = self._open(table, table_version)
         if delta is None:
-            raise PartitionNotFoundError(f"Table {table!r} has no published partition.")
+            root = self.layout.root or "/"
+            message = missing_partition_message(root, table, None, [], self.tables())
+            raise PartitionNotFoundError(message)
         tree = pafs.SubTreeFileSystem(self.layout.table_dir(table), self.layout.filesystem)
         return delta.to_pyarrow_dataset(filesystem=tree)
 
@@ -225,26 +229,50 @@ class DeltaFeatureTables:
         :raises PartitionNotFoundError: no such partition or version.
         :raises ArgumentError: a column the table does not have.
         """
-        import datetime
+        return iter(self._scanner(table, partition, columns, version, batch_size).to_batches())
 
-        import pyarrow.dataset as pads
+    def read(
+        self,
+        table: str,
+        partition: str,
+        *,
+        columns: list[str] | None = None,
+        version: str | None = None,
+    ) -> pa.Table:
+        """One partition as one table (as :meth:`read_batches`)."""
+        return self._scanner(table, partition, columns, version, 65536).to_table()
 
-        table_version = None
-        if version is not None:
-            table_version = self._commit_of(table, partition, version).table_version
-        dataset = self.dataset(table, table_version=table_version)
-        names = [name for name in dataset.schema.names if name != PARTITION_COLUMN]
-        unknown = [column for column in columns or () if column not in names]
-        if unknown:
-            raise ArgumentError(
-                f"Table {table!r} has no column(s) {format_names(unknown)}. "
-                f"Its columns: {format_names(names, limit=30)}."
-            )
-        day = pads.field(PARTITION_COLUMN) == datetime.date.fromisoformat(partition)
-        if version is None and partition not in self.partitions(table):
-            raise PartitionNotFoundError(f"Table {table!r} has no partition {partition}.")
-        scanner = dataset.scanner(columns=columns or names, filter=day, batch_size=batch_size)
-        return iter(scanner.to_batches())
+    def verify(self, manifest: Manifest) -> None:
+        """Every file's SHA-256 and size against ``manifest``.
+
+        :raises ChecksumMismatchError: naming the files that are missing or differ.
+        """
+        directory = f"{self.layout.table_dir(manifest['table'])}/{PARTITION_COLUMN}="
+        verify_files(self.layout.filesystem, directory + manifest["partition"], manifest)
+
+    def tables(self) -> list[str]:
+        """Tables under the root that are Delta tables, sorted."""
+        import pyarrow.fs as pafs
+
+        root, filesystem = self.layout.root, self.layout.filesystem
+        selector = pafs.FileSelector(root or "/", allow_not_found=True)
+        names = [
+            i.base_name for i in filesystem.get_file_info(selector) if i.type.name == "Directory"
+        ]
+        logs = [f"{self.layout.table_dir(name)}/_delta_log" for name in names]
+        found = filesystem.get_file_info(logs)
+        return sorted(
+            name for name, log in zip(names, found, strict=True) if log.type.name == "Directory"
+        )
+
+    def partition_path(self, table: str, partition: str) -> str:
+        """The table's location (a path in the store's filesystem): Delta readers read a
+        partition through the table's log, never a directory listing.
+
+        :raises PartitionNotFoundError: no such partition.
+        """
+        self._require(table, partition)
+        return self.layout.table_dir(table)
 
     def partitions(self, table: str) -> list[str]:
         """The table's partitions, oldest first (empty for no table)."""
@@ -269,35 +297,53 @@ class DeltaFeatureTables:
 
     # -- internals -------------------------------------------------------------------
 
+    def _scanner(
+        self,
+        table: str,
+        partition: str,
+        columns: list[str] | None,
+        version: str | None,
+        batch_size: int,
+    ) -> pads.Scanner:
+        import pyarrow.dataset as pads
+
+        table_version = None
+        if version is not None:
+            table_version = self._commit_of(table, partition, version).table_version
+        dataset = self.dataset(table, table_version=table_version)
+        names = [name for name in dataset.schema.names if name != PARTITION_COLUMN]
+        unknown = [column for column in columns or () if column not in names]
+        if unknown:
+            raise ArgumentError(
+                f"Table {table!r} has no column(s) {format_names(unknown)}. "
+                f"Its columns: {format_names(names, limit=30)}."
+            )
+        if version is None and partition not in self.partitions(table):
+            raise self._missing(table, partition)
+        day = pads.field(PARTITION_COLUMN) == dt.date.fromisoformat(partition)
+        return dataset.scanner(columns=columns or names, filter=day, batch_size=batch_size)
+
     def _open(self, table: str, table_version: int | None = None) -> DeltaTable | None:
         return open_table(self.uri(table), self.storage_options, table_version)
 
     def _require(self, table: str, partition: str) -> DeltaTable:
         delta = self._open(table)
         if delta is None or not partition_commits(delta, partition):
-            raise PartitionNotFoundError(f"Table {table!r} has no partition {partition}.")
+            raise self._missing(table, partition)
         return delta
+
+    def _missing(self, table: str, partition: str) -> PartitionNotFoundError:
+        partitions = self.partitions(table)
+        tables = [] if partitions else self.tables()
+        root = self.layout.root or "/"
+        message = missing_partition_message(root, table, partition, partitions, tables)
+        return PartitionNotFoundError(message)
 
     def _commit_of(self, table: str, partition: str, version: str) -> PartitionCommit:
         """The commit that first published ``version`` of the partition."""
         commits = partition_commits(self._require(table, partition), partition)
-        kept = kept_versions(commits, self.keep_versions)
-        if version not in kept:
-            raise PartitionNotFoundError(
-                f"Partition {partition} of table {table!r} has no kept version {version} "
-                f"(kept versions: {format_names(kept)})."
-            )
+        _check_kept(table, partition, version, kept_versions(commits, self.keep_versions))
         return next(c for c in reversed(commits) if c.manifest["version"] == version)
-
-    def _commit(
-        self,
-        table: str,
-        delta: DeltaTable | None,
-        manifest: Manifest,
-        schema: pa.Schema,
-        operation: str,
-    ) -> None:
-        commit_partition(self.uri(table), delta, manifest, schema, operation, self.storage_options)
 
     def _check_files(self, manifest: Manifest) -> None:
         import pyarrow.fs as pafs
@@ -336,3 +382,11 @@ class DeltaFeatureTables:
     def _locked(self, table: str, partition: str) -> contextlib.AbstractContextManager[None]:
         lock = f"{self.layout.table_dir(table)}/_locks/{PARTITION_COLUMN}={partition}.lock"
         return writer_lock(lock, local=self.layout.local)
+
+
+def _check_kept(table: str, partition: str, version: str, kept: list[str]) -> None:
+    if version not in kept:
+        raise PartitionNotFoundError(
+            f"Partition {partition} of table {table!r} has no version {version!r}. "
+            f"Kept versions: {format_names(kept)}."
+        )

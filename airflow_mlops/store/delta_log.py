@@ -58,6 +58,30 @@ def open_table(
     return DeltaTable(uri, version=version, storage_options=options)
 
 
+def create_table(
+    uri: str, schema: pa.Schema, storage_options: Mapping[str, str] | None
+) -> DeltaTable:
+    """The Delta table at ``uri``, created empty (partitioned by ``ds``, with ``schema`` and
+    :data:`TABLE_CONFIGURATION`) unless it exists.
+
+    Data is never committed with the creation: two writers racing to create a table could
+    otherwise both commit theirs into one partition (delta-rs 1.6.6 retries a lost creation
+    as a plain commit). Each publish's own commit then conflicts as it should.
+    """
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    options = dict(storage_options) if storage_options else None
+    return DeltaTable.create(
+        uri,
+        schema.append(pa.field(PARTITION_COLUMN, pa.date32())),
+        mode="ignore",
+        partition_by=[PARTITION_COLUMN],
+        configuration=TABLE_CONFIGURATION,
+        storage_options=options,
+    )
+
+
 def table_schema(delta: DeltaTable) -> pa.Schema:
     """The table's schema without the partition column."""
     import pyarrow as pa
@@ -92,48 +116,31 @@ def version_before(versions: list[str], current: str) -> str | None:
 
 
 def commit_partition(
-    uri: str,
-    delta: DeltaTable | None,
-    manifest: Manifest,
-    schema: pa.Schema,
-    operation: str,
-    storage_options: Mapping[str, str] | None,
+    delta: DeltaTable, manifest: Manifest, schema: pa.Schema, operation: str
 ) -> None:
-    """One commit replacing the manifest's partition with its files (creating the table,
-    partitioned by ``ds``, when ``delta`` is None), the table's schema set to ``schema``.
+    """One commit replacing the manifest's partition with its files, the table's schema set
+    to ``schema`` (the partition column added).
 
-    :raises ConcurrentPublishError: another writer committed first.
+    :raises ConcurrentPublishError: another writer committed to the partition (or changed
+        the table's schema) since ``delta`` was loaded.
     """
     import pyarrow as pa
-    from deltalake import Schema
     from deltalake.exceptions import CommitFailedError
-    from deltalake.transaction import CommitProperties, create_table_with_add_actions
+    from deltalake.transaction import CommitProperties
 
     partition = manifest["partition"]
-    full = schema.append(pa.field(PARTITION_COLUMN, pa.date32()))
-    actions = _add_actions(manifest)
     metadata = {METADATA_KEY: {"operation": operation, "manifest": manifest}}
-    properties = CommitProperties(custom_metadata=metadata)
     try:
-        if delta is None:
-            create_table_with_add_actions(
-                uri, Schema.from_arrow(full), actions, mode="error",
-                partition_by=[PARTITION_COLUMN], configuration=TABLE_CONFIGURATION,
-                storage_options=dict(storage_options) if storage_options else None,
-                commit_properties=properties,
-            )  # fmt: skip
-        else:
-            delta.create_write_transaction(
-                actions, "overwrite", full, partition_by=[PARTITION_COLUMN],
-                partition_filters=[(PARTITION_COLUMN, "=", partition)],
-                commit_properties=properties,
-            )  # fmt: skip
+        delta.create_write_transaction(
+            _add_actions(manifest),
+            "overwrite",
+            schema.append(pa.field(PARTITION_COLUMN, pa.date32())),
+            partition_by=[PARTITION_COLUMN],
+            partition_filters=[(PARTITION_COLUMN, "=", partition)],
+            commit_properties=CommitProperties(custom_metadata=metadata),
+        )
     except CommitFailedError as exc:
         raise ConcurrentPublishError(_lost(manifest, exc)) from exc
-    except Exception as exc:  # a racing creation: delta-rs says the table exists
-        if delta is None and "already exists" in str(exc):
-            raise ConcurrentPublishError(_lost(manifest, exc)) from exc
-        raise
 
 
 def _add_actions(manifest: Manifest) -> list[Any]:

@@ -1,55 +1,33 @@
 """The feature store: partitioned Parquet feature tables with atomic, versioned publishes.
 
-Layout under ``<root>/<table>/``::
-
-    _versions/ds=<day>/<version>/part-00000-<version>.parquet …, _manifest.json
-    _refs/ds=<day>.json      {"current": <version>, "history": [<versions>, newest last]}
-    _locks/ds=<day>.lock     (local filesystem only; sidecars' under _locks/_sidecars/)
-    ds=<day> -> _versions/ds=<day>/<version>   (local only: relative symlink, the Hive view)
-
-The ref is the source of truth; our read API always goes through it. On a local
-filesystem the ``ds=<day>`` symlink lets pyarrow, pandas, DuckDB or Spark read a partition
-as plain Parquet (they skip ``_``- and ``.``-prefixed names). Such readers resolve the
-symlink once per file, so file names carry the version id: a reader racing a publish gets
-"file not found" (pyarrow: an empty table without columns), never a mix of two versions.
-Readers that must not retry read ``os.path.realpath(store.partition_path(...))`` instead:
-a version directory never changes and outlives its replacement by ``retention_grace``.
+:class:`FeatureStore` is the public API (publish, rollback, reads, listings, sidecars,
+staging, logs) over one of two table formats, chosen per store: ``"parquet"``, the store's
+own (:mod:`~airflow_mlops.store.ref_tables`: version directories, refs, a ``ds=`` view on
+local disk), or ``"delta"``, Delta Lake tables (:mod:`~airflow_mlops.store.delta`: one commit
+per publish, readable by any Delta reader, safe concurrent writers on object storage,
+schema evolution across days). Both give the same guarantees to this API: a publish is
+atomic, a reader sees one whole version, the newest ``keep_versions`` stay for rollback.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.checks import check_int, check_number
+from airflow_mlops.checks import check_choice, check_int, check_number
 from airflow_mlops.exceptions import ArgumentError, PartitionNotFoundError, format_names
 from airflow_mlops.io import parquet
-from airflow_mlops.io.durable import writer_lock
 from airflow_mlops.partition import days_between, validate_partition
-from airflow_mlops.store.layout import PARTITION_COLUMN, StoreLayout, validate_table_name
-from airflow_mlops.store.publish import (
-    build_manifest,
-    lineage_json,
-    prepare_stream,
-    verify_files,
-    write_files,
-    write_manifest,
+from airflow_mlops.store.delta import DeltaFeatureTables
+from airflow_mlops.store.layout import (
+    PARTITION_COLUMN,
+    StoreLayout,
+    missing_partition_message,
+    validate_table_name,
 )
-from airflow_mlops.store.reading import find_manifest, load_manifest, open_version
-from airflow_mlops.store.refs import (
-    PartitionRef,
-    advance,
-    check_kept,
-    list_partitions,
-    list_tables,
-    load_ref,
-    missing_message,
-    new_version_id,
-    published,
-    require_ref,
-)
+from airflow_mlops.store.publish import lineage_json
+from airflow_mlops.store.ref_tables import RefTables
 from airflow_mlops.store.segments import StoreLogs
 from airflow_mlops.store.sidecars import read_sidecar, sidecar_uri, write_sidecar
 from airflow_mlops.store.staging import clean_staging, staging_path
@@ -64,20 +42,20 @@ if TYPE_CHECKING:
     from airflow_mlops.store.publish import Manifest
 
 _log = logging.getLogger(__name__)
+#: The table formats a store can hold (see the module docstring).
+TABLE_FORMATS = ("parquet", "delta")
 
 
 class FeatureStore:
     """Partitioned, versioned Parquet feature tables under a local path or object-store URI.
 
-    A publish writes a new version directory, then replaces the partition's ref in one
+    A publish writes new files, then makes them the partition's current version in one
     atomic step: readers see the old or the new version, never a mix, even if the writer
     is killed. The newest ``keep_versions`` versions stay available for :meth:`rollback`.
-
     On a local filesystem publishes and rollbacks of one partition are serialised with an
-    ``flock``. Object stores have no lock: concurrent publishes of the same partition are
-    last-writer-wins (keep one writer per partition, e.g. with ``max_active_runs=1`` or a
-    pool), and version directories outside history are only deleted after
-    :data:`~airflow_mlops.store.refs.ORPHAN_GRACE`.
+    ``flock``; on object storage, the ``"parquet"`` format is last-writer-wins (keep one
+    writer per partition) while ``"delta"`` refuses the later of two concurrent commits
+    (:class:`~airflow_mlops.exceptions.ConcurrentPublishError`, retryable).
 
     :param root: a local directory or a URI such as ``s3://bucket/features``.
     :param keep_versions: how many versions of each partition to keep (at least 1).
@@ -85,6 +63,9 @@ class FeatureStore:
         before deletion, so that a plain reader which listed them just before can finish.
     :param filesystem: a pyarrow filesystem to use instead of resolving ``root`` (e.g. one
         built with credentials from an Airflow connection); ``root`` is then a path in it.
+    :param table_format: ``"parquet"`` or ``"delta"`` (module docstring).
+    :param storage_options: with ``"delta"`` on object storage, delta-rs's options for it
+        (``AWS_ENDPOINT_URL``, ``AWS_REGION``, credentials, ``AWS_CONDITIONAL_PUT``…).
 
     .. code-block:: python
 
@@ -100,8 +81,13 @@ class FeatureStore:
         keep_versions: int = 3,
         retention_grace: float = 60.0,
         filesystem: pafs.FileSystem | None = None,
+        table_format: str = "parquet",
+        storage_options: Mapping[str, str] | None = None,
     ) -> None:
         self.keep_versions = check_int(keep_versions, "keep_versions", "FeatureStore")
+        self.table_format = check_choice(
+            table_format, "table_format", "FeatureStore", TABLE_FORMATS
+        )
         grace = check_number(
             retention_grace,
             "retention_grace",
@@ -115,9 +101,24 @@ class FeatureStore:
             )
         self._layout = StoreLayout(*parquet.open_root(root, filesystem))
         self._grace = dt.timedelta(seconds=grace)
+        self._tables: RefTables | DeltaFeatureTables
+        if self.table_format == "delta":
+            self._tables = DeltaFeatureTables(
+                self._layout,
+                storage_options=storage_options,
+                keep_versions=self.keep_versions,
+                grace=self._grace,
+            )
+        else:
+            self._tables = RefTables(
+                self._layout, keep_versions=self.keep_versions, grace=self._grace
+            )
 
     def __repr__(self) -> str:
-        return f"FeatureStore(root={self.root!r}, keep_versions={self.keep_versions})"
+        return (
+            f"FeatureStore(root={self.root!r}, keep_versions={self.keep_versions}, "
+            f"table_format={self.table_format!r})"
+        )
 
     @property
     def filesystem(self) -> pafs.FileSystem:
@@ -165,35 +166,23 @@ class FeatureStore:
                 "The 'max_rows_per_file' parameter of publish_partition must be an int >= 1. "
                 f"Got {max_rows_per_file!r} instead."
             )
-        lineage_facts = lineage_json(lineage)
-        stream, file_schema = prepare_stream(table, batches, schema=schema, contract=contract)
-        version, layout = new_version_id(), self._layout
-        directory = layout.version_dir(table, partition, version)
-        with self._locked(table, partition):
-            try:
-                files = write_files(
-                    layout, directory, version, stream, file_schema, on_batch, max_rows_per_file
-                )
-                ref = load_ref(layout, table, partition)
-                previous = ref.current if ref else None
-                manifest = build_manifest(
-                    table, partition, version, previous, file_schema, files, contract, lineage_facts
-                )
-                write_manifest(layout, directory, manifest)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    layout.filesystem.delete_dir(directory)
-                raise
-            now = dt.datetime.now(dt.UTC)
-            new_ref = published(ref, version, self.keep_versions, now=now, grace=self._grace)
-            advance(layout, table, partition, ref, new_ref)
+        manifest = self._tables.publish(
+            table,
+            partition,
+            batches,
+            schema=schema,
+            contract=contract,
+            lineage=lineage_json(lineage),
+            on_batch=on_batch,
+            max_rows_per_file=max_rows_per_file,
+        )
         _log.info(
             "Published table %r partition %s version %s: %d rows in %d file(s)",
             table,
             partition,
-            version,
+            manifest["version"],
             manifest["row_count"],
-            len(files),
+            len(manifest["files"]),
         )
         return manifest
 
@@ -204,20 +193,14 @@ class FeatureStore:
             version in history.
         """
         table, partition = validate_table_name(table), validate_partition(partition)
-        with self._locked(table, partition):
-            ref = require_ref(self._layout, table, partition)
-            target = to_version or ref.previous()
-            if target is None:
-                raise PartitionNotFoundError(
-                    f"Partition {partition} of table {table!r} has no version before "
-                    f"{ref.current} to roll back to (versions: {format_names(ref.history)})."
-                )
-            check_kept(ref, table, partition, target)
-            manifest = load_manifest(self._layout, table, partition, target)
-            retired = ref.in_grace(dt.datetime.now(dt.UTC), self._grace)
-            advance(self._layout, table, partition, ref, PartitionRef(target, ref.history, retired))
+        current = self._tables.manifest(table, partition, version=None)["version"]
+        manifest = self._tables.rollback(table, partition, to_version=to_version)
         _log.info(
-            "Rolled back table %r partition %s from %s to %s", table, partition, ref.current, target
+            "Rolled back table %r partition %s from %s to %s",
+            table,
+            partition,
+            current,
+            manifest["version"],
         )
         return manifest
 
@@ -266,13 +249,8 @@ class FeatureStore:
         version: str | None = None,
     ) -> pa.Table:
         """One partition (its current version, or ``version``) as an Arrow table."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         table, partition = validate_table_name(table), validate_partition(partition)
-        with open_version(self._layout, table, partition, version, columns) as handles:
-            pieces = [pq.ParquetFile(handle).read(columns=columns) for handle in handles]
-        return pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
+        return self._tables.read(table, partition, columns=columns, version=version)
 
     def iter_partition_batches(
         self,
@@ -285,13 +263,17 @@ class FeatureStore:
     ) -> Iterator[pa.RecordBatch]:
         """One partition as record batches of at most ``batch_size`` rows."""
         table, partition = validate_table_name(table), validate_partition(partition)
-        return self._iter_batches(table, partition, columns, batch_size, version)
+        return self._tables.read_batches(
+            table, partition, columns=columns, version=version, batch_size=batch_size
+        )
 
     def read_latest(self, table: str, *, columns: list[str] | None = None) -> pa.Table:
         """The newest partition of ``table``."""
         latest = self.latest_partition(table)
         if latest is None:
-            raise PartitionNotFoundError(missing_message(self._layout, table, partition=None))
+            tables = self.list_tables()
+            message = missing_partition_message(self.root, table, None, [], tables)
+            raise PartitionNotFoundError(message)
         return self.read_partition(table, latest, columns=columns)
 
     def read_range(
@@ -321,7 +303,7 @@ class FeatureStore:
     def manifest(self, table: str, partition: str, *, version: str | None = None) -> Manifest:
         """The manifest of the current version of a partition, or of ``version``."""
         table, partition = validate_table_name(table), validate_partition(partition)
-        return find_manifest(self._layout, table, partition, version)
+        return self._tables.manifest(table, partition, version=version)
 
     def verify(self, table: str, partition: str, *, version: str | None = None) -> Manifest:
         """Recompute every file's SHA-256 and size; :class:`ChecksumMismatchError` if any differ.
@@ -329,21 +311,18 @@ class FeatureStore:
         Returns the verified manifest.
         """
         manifest = self.manifest(table, partition, version=version)
-        directory = self._layout.version_dir(
-            manifest["table"], manifest["partition"], manifest["version"]
-        )
-        verify_files(self.filesystem, directory, manifest)
+        self._tables.verify(manifest)
         return manifest
 
     # -- listing ---------------------------------------------------------------------
 
     def list_tables(self) -> list[str]:
         """Tables with at least one published partition, sorted."""
-        return list_tables(self._layout)
+        return self._tables.tables()
 
     def list_partitions(self, table: str) -> list[str]:
         """Published partitions of ``table``, oldest first (empty for an unknown table)."""
-        return list_partitions(self._layout, validate_table_name(table))
+        return self._tables.partitions(validate_table_name(table))
 
     def latest_partition(self, table: str) -> str | None:
         """The newest published partition of ``table``, or ``None``."""
@@ -353,34 +332,14 @@ class FeatureStore:
     def list_versions(self, table: str, partition: str) -> list[str]:
         """The kept versions of a partition in publish order, oldest first."""
         table, partition = validate_table_name(table), validate_partition(partition)
-        return list(require_ref(self._layout, table, partition).history)
+        return self._tables.versions(table, partition)
 
     def partition_path(self, table: str, partition: str) -> str:
-        """The plain-Parquet directory of a partition's current version.
+        """Where plain readers find a partition's current version.
 
-        On a local filesystem this is the ``ds=<day>`` symlink; elsewhere the version's
-        directory (a path in :attr:`filesystem`).
+        ``"parquet"``: on a local filesystem the ``ds=<day>`` symlink, elsewhere the version's
+        directory (a path in :attr:`filesystem`). ``"delta"``: the table's location, read
+        through its log (docs/delta.md).
         """
         table, partition = validate_table_name(table), validate_partition(partition)
-        ref = require_ref(self._layout, table, partition)
-        if self._layout.local:
-            return self._layout.view_path(table, partition)
-        return self._layout.version_dir(table, partition, ref.current)
-
-    # -- internals (table and partition already validated) ----------------------------
-
-    def _locked(self, table: str, partition: str) -> contextlib.AbstractContextManager[None]:
-        """The partition's writer lock (local filesystem only)."""
-        return writer_lock(self._layout.lock_path(table, partition), local=self._layout.local)
-
-    def _iter_batches(
-        self,
-        table: str,
-        partition: str,
-        columns: list[str] | None,
-        batch_size: int,
-        version: str | None,
-    ) -> Iterator[pa.RecordBatch]:
-        with open_version(self._layout, table, partition, version, columns) as handles:
-            for handle in handles:
-                yield from parquet.iter_open_file(handle, columns=columns, batch_size=batch_size)
+        return self._tables.partition_path(table, partition)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from airflow_mlops.exceptions import TableNameError, shown_value
+from airflow_mlops.exceptions import TableNameError, format_names, shown_value
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -92,3 +92,18 @@ def ref_name(partition: str) -> str:
 def view_name(partition: str) -> str:
     """The name of a partition's Hive view in the table directory."""
     return f"{PARTITION_COLUMN}={partition}"
+
+
+def missing_partition_message(
+    root: str, table: str, partition: str | None, partitions: list[str], tables: list[str]
+) -> str:
+    """Why ``partition`` (or, with ``None``, any partition) of ``table`` cannot be read,
+    given the table's ``partitions`` (oldest first) and the store's ``tables``."""
+    if not partitions:
+        listed = format_names(tables) or "none"
+        return f"No table {table!r} in the feature store at {root}. Tables: {listed}."
+    latest = format_names(reversed(partitions), limit=5)
+    return (
+        f"Table {table!r} has no partition {partition} in the feature store at "
+        f"{root}. Latest partitions: {latest}."
+    )

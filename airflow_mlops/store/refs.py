@@ -27,7 +27,13 @@ from airflow_mlops.io.durable import (
     swap_symlink,
     write_atomic,
 )
-from airflow_mlops.store.layout import RESERVED, TABLE_NAME, ref_name, view_name
+from airflow_mlops.store.layout import (
+    RESERVED,
+    TABLE_NAME,
+    missing_partition_message,
+    ref_name,
+    view_name,
+)
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -172,18 +178,10 @@ def list_tables(layout: StoreLayout) -> list[str]:
 
 
 def missing_message(layout: StoreLayout, table: str, partition: str | None) -> str:
-    """Why ``partition`` (or, with ``None``, any partition) of ``table`` cannot be read:
-    the table's latest partitions, or the tables there are."""
-    root = layout.root or "/"
+    """Why ``partition`` (or, with ``None``, any partition) of ``table`` cannot be read."""
     partitions = list_partitions(layout, table)
-    if not partitions:
-        tables = format_names(list_tables(layout)) or "none"
-        return f"No table {table!r} in the feature store at {root}. Tables: {tables}."
-    latest = format_names(reversed(partitions), limit=5)
-    return (
-        f"Table {table!r} has no partition {partition} in the feature store at "
-        f"{root}. Latest partitions: {latest}."
-    )
+    tables = [] if partitions else list_tables(layout)
+    return missing_partition_message(layout.root or "/", table, partition, partitions, tables)
 
 
 def advance(

@@ -176,3 +176,29 @@ def test_feature_table_asset_name_and_uri(args, name, uri):
     asset = feature_table_asset(*args)
 
     assert (asset.name, asset.uri) == (name, uri)
+
+
+@pytest.mark.parametrize(
+    ("extra", "table_format"),
+    [
+        pytest.param({}, "parquet", id="default"),
+        pytest.param({"table_format": "delta"}, "delta", id="delta"),
+        pytest.param({"extra__feature_store__table_format": "delta"}, "delta", id="prefixed"),
+    ],
+)
+def test_reads_the_table_format_from_extra(define_store, tmp_path, extra, table_format):
+    define_store(extra={"root": str(tmp_path / "store"), **extra})
+
+    assert FeatureStoreHook("fs_test").get_store().table_format == table_format
+
+
+def test_an_unknown_table_format_is_refused(define_store, tmp_path):
+    define_store(extra={"root": str(tmp_path / "store"), "table_format": "iceberg"})
+
+    with pytest.raises(ArgumentError) as raised:
+        FeatureStoreHook("fs_test").get_store()
+
+    assert str(raised.value) == (
+        "The 'table_format' parameter of FeatureStore must be one of 'parquet', 'delta'. "
+        "Got 'iceberg' instead."
+    )

@@ -20,6 +20,7 @@ from airflow_mlops.exceptions import (
     AirflowMlopsError,
     ArgumentError,
     ChecksumMismatchError,
+    ConcurrentPublishError,
     ContractError,
     EmptyInputError,
     ModelLoadError,
@@ -316,6 +317,7 @@ def test_non_retryable_error_fails_without_retry(make_context, error):
     "error",
     [
         pytest.param(StoreError("disk full"), id="store"),
+        pytest.param(ConcurrentPublishError("another writer committed first"), id="concurrent"),
         pytest.param(SourceConnectionError("server gone"), id="source-connection"),
         pytest.param(OSError(errno.ENOSPC, "No space left on device"), id="foreign-os-error"),
         pytest.param(pa.ArrowIOError("S3 timeout"), id="foreign-arrow-io"),
@@ -338,7 +340,7 @@ def test_retryable_and_airflow_errors_propagate_unchanged(make_context, error):
 
 def test_every_package_error_class_is_classified():
     """A new class must be added to one of the lists above (and docs/operators.md)."""
-    retryable = {StoreError, SourceConnectionError, ServingUnavailableError}
+    retryable = {StoreError, ConcurrentPublishError, SourceConnectionError, ServingUnavailableError}
     classes = {AirflowMlopsError, *_subclasses(AirflowMlopsError)}
     assert {c for c in classes if c.retryable} == retryable
 

@@ -1,4 +1,5 @@
-"""A fresh local feature store per test."""
+"""A fresh local feature store per test, in each table format (tests of one format's own
+files ask for it: ``@pytest.mark.parametrize("store", ["parquet"], indirect=True)``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,6 @@ def root(tmp_path: Path) -> Path:
     return tmp_path / "store"
 
 
-@pytest.fixture
-def store(root: Path) -> FeatureStore:
-    return FeatureStore(str(root))
+@pytest.fixture(params=["parquet", "delta"])
+def store(root: Path, request: pytest.FixtureRequest) -> FeatureStore:
+    return FeatureStore(str(root), table_format=request.param)

@@ -15,12 +15,14 @@ from deltalake import DeltaTable
 from airflow_mlops import __version__
 from airflow_mlops.exceptions import (
     ArgumentError,
+    ChecksumMismatchError,
     ConcurrentPublishError,
     PartitionNotFoundError,
     StoreError,
 )
 from airflow_mlops.store.delta import DeltaFeatureTables
 from airflow_mlops.store.delta_log import METADATA_KEY, commit_partition, table_schema
+from airflow_mlops.store.feature_store import FeatureStore
 from airflow_mlops.store.layout import StoreLayout
 from tests.store.support import DAY, make_batches
 
@@ -70,7 +72,8 @@ def test_republishing_replaces_exactly_its_partition(tables: DeltaFeatureTables)
     assert second["previous_version"] == first["version"]
     assert tables.manifest("features", NEXT_DAY) == other
     assert tables.partitions("features") == [DAY, NEXT_DAY]
-    assert DeltaTable(tables.uri("features")).version() == 2  # three commits, nothing else
+    history = DeltaTable(tables.uri("features")).history()  # the creation, then one per publish
+    assert [c["operation"] for c in reversed(history)] == ["CREATE TABLE"] + ["WRITE"] * 3
 
 
 def test_rerunning_the_same_publish_gives_the_same_content(tables: DeltaFeatureTables) -> None:
@@ -105,9 +108,9 @@ def test_rollback_to_a_named_version_and_time_travel_reads(tables: DeltaFeatureT
 def test_rollback_without_an_earlier_version_says_so(tables: DeltaFeatureTables) -> None:
     only = tables.publish("features", DAY, make_batches(2))["version"]
 
-    with pytest.raises(PartitionNotFoundError, match=f"no kept version before {only}"):
+    with pytest.raises(PartitionNotFoundError, match=f"has no version before {only} to roll"):
         tables.rollback("features", DAY)
-    with pytest.raises(PartitionNotFoundError, match="no kept version v-nope"):
+    with pytest.raises(PartitionNotFoundError, match="has no version 'v-nope'. Kept versions"):
         tables.rollback("features", DAY, to_version="v-nope")
 
 
@@ -121,7 +124,7 @@ def test_vacuum_keeps_the_kept_versions_and_deletes_the_rest(tmp_path: Path) -> 
     assert any(second["version"] in name for name in files)
     assert tables.versions("features", DAY) == [second["version"], third["version"]]
     assert tables.rollback("features", DAY) == second
-    with pytest.raises(PartitionNotFoundError, match="no kept version"):
+    with pytest.raises(PartitionNotFoundError, match=f"has no version '{first['version']}'"):
         tables.rollback("features", DAY, to_version=first["version"])
 
 
@@ -161,21 +164,21 @@ def test_a_commit_that_lost_the_race_is_a_concurrent_publish_error(
     loser = {**winner, "version": "v-loser"}
 
     with pytest.raises(ConcurrentPublishError, match="Another writer committed") as raised:
-        commit_partition(tables.uri("features"), stale, loser, table_schema(stale), "publish", None)
+        commit_partition(stale, loser, table_schema(stale), "publish")
 
     assert raised.value.retryable
     assert tables.manifest("features", DAY) == winner
 
 
 def test_unknown_table_partition_version_and_column_are_clear(tables: DeltaFeatureTables) -> None:
-    with pytest.raises(PartitionNotFoundError, match="Table 'features' has no partition"):
+    with pytest.raises(PartitionNotFoundError, match="No table 'features' in the feature store"):
         tables.manifest("features", DAY)
     assert tables.partitions("features") == []
     tables.publish("features", DAY, make_batches(2))
 
-    with pytest.raises(PartitionNotFoundError, match=f"has no partition {NEXT_DAY}"):
+    with pytest.raises(PartitionNotFoundError, match=f"has no partition {NEXT_DAY} in the"):
         read(tables, NEXT_DAY)
-    with pytest.raises(PartitionNotFoundError, match="no kept version v-old"):
+    with pytest.raises(PartitionNotFoundError, match="has no version 'v-old'"):
         read(tables, version="v-old")
     with pytest.raises(ArgumentError, match=r"no column\(s\) salary. Its columns: customer_id, in"):
         read(tables, columns=["salary"])
@@ -190,3 +193,26 @@ def test_a_rollback_to_files_that_are_gone_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="lost 1 file"):
         tables.rollback("features", DAY)
     assert read(tables).num_rows == 3
+
+
+def test_verify_names_a_tampered_file(tmp_path: Path) -> None:
+    store = FeatureStore(str(tmp_path / "store"), table_format="delta")
+    manifest = store.publish_partition("features", DAY, make_batches(9), max_rows_per_file=4)
+    assert store.verify("features", DAY) == manifest
+    second = tmp_path / "store" / "features" / f"ds={DAY}" / manifest["files"][1]["path"]
+    second.write_bytes(second.read_bytes()[:-9] + b"tampered!")
+
+    with pytest.raises(ChecksumMismatchError, match=manifest["files"][1]["path"]):
+        store.verify("features", DAY)
+
+
+def test_vacuum_leaves_the_stores_own_files(tmp_path: Path) -> None:
+    store = FeatureStore(str(tmp_path / "store"), table_format="delta", retention_grace=0)
+    store.publish_partition("features", DAY, make_batches(2))
+    store.write_sidecar("features", "drift_report.json", b"{}", partition=DAY)
+
+    for _ in range(4):
+        store.publish_partition("features", DAY, make_batches(2))
+
+    assert store.read_sidecar("features", "drift_report.json", partition=DAY) == b"{}"
+    assert len(list((tmp_path / "store" / "features" / f"ds={DAY}").iterdir())) == 3

@@ -44,6 +44,7 @@ def version_dirs(root: Path, table: str = "t", day: str = DAY) -> set[str]:
     return set(os.listdir(root / table / "_versions" / f"ds={day}"))
 
 
+@pytest.mark.parametrize("store", ["parquet"], indirect=True)  # checks its own files
 def test_round_trip_and_manifest(store: FeatureStore, root: Path) -> None:
     seen: list[int] = []
     manifest = store.publish_partition(
@@ -112,6 +113,7 @@ def test_files_split_by_max_rows(
     assert store.read_partition("t", DAY).num_rows == rows
 
 
+@pytest.mark.parametrize("store", ["parquet"], indirect=True)  # checks its own files
 def test_rerun_is_byte_identical(store: FeatureStore, root: Path) -> None:
     first = store.publish_partition("t", DAY, make_batches(10), max_rows_per_file=4)
     second = store.publish_partition("t", DAY, make_batches(10), max_rows_per_file=4)
@@ -153,6 +155,7 @@ def test_retired_versions_outlive_their_grace_period(root: Path) -> None:
     assert version_dirs(root) == {published[-1], latest}
 
 
+@pytest.mark.parametrize("store", ["parquet"], indirect=True)  # checks its own files
 def test_rollback_moves_ref_and_symlink(store: FeatureStore, root: Path) -> None:
     old = store.publish_partition("t", DAY, make_batches(3))
     new = store.publish_partition("t", DAY, make_batches(5))
@@ -268,6 +271,7 @@ def test_contract_missing_column(store: FeatureStore, root: Path) -> None:
     assert not (root / "t" / "_refs").exists()
 
 
+@pytest.mark.parametrize("store", ["parquet"], indirect=True)  # checks its own files
 def test_contract_mistyped_column_midway_keeps_previous(store: FeatureStore, root: Path) -> None:
     before = store.publish_partition("t", DAY, make_batches(3), contract=CONTRACT)
     bad = pa.record_batch({"customer_id": ["x"], "income": [1.0]})
@@ -322,6 +326,7 @@ def test_lineage_must_be_json(store: FeatureStore) -> None:
         store.publish_partition("t", DAY, make_batches(1), lineage={"when": object()})
 
 
+@pytest.mark.parametrize("store", ["parquet"], indirect=True)  # checks its own files
 def test_plain_readers_see_only_current_version(store: FeatureStore, root: Path) -> None:
     store.publish_partition("t", "2026-01-04", make_batches(4))
     store.publish_partition("t", DAY, make_batches(7))
@@ -393,6 +398,7 @@ class TestObjectStoreCodePath:
         assert set(os.listdir(versions)) == {recent, current}
 
 
+@pytest.mark.parametrize("store", ["parquet"], indirect=True)  # checks its own files
 def test_leftovers_are_removed(store: FeatureStore, root: Path) -> None:
     store.publish_partition("t", DAY, make_batches(2))
     table_dir = root / "t"
@@ -430,6 +436,7 @@ def test_open_iterator_survives_retention(root: Path) -> None:
     assert store.read_partition("t", DAY).num_rows == 1
 
 
+@pytest.mark.parametrize("store", ["parquet"], indirect=True)  # checks its own files
 def test_verify(store: FeatureStore, root: Path) -> None:
     manifest = store.publish_partition("t", DAY, make_batches(5), max_rows_per_file=2)
     assert store.verify("t", DAY) == manifest
@@ -448,6 +455,7 @@ def test_verify(store: FeatureStore, root: Path) -> None:
     assert info.value.actual != info.value.expected
 
 
+@pytest.mark.parametrize("store", ["parquet"], indirect=True)  # checks its own files
 def test_path_type_problem_is_a_non_retryable_store_access_error(
     store: FeatureStore, root: Path
 ) -> None:
@@ -471,6 +479,7 @@ def test_disk_full_is_a_retryable_store_error(
     assert info.value.retryable
 
 
+@pytest.mark.parametrize("store", ["parquet"], indirect=True)  # checks its own files
 @pytest.mark.parametrize(
     ("damage", "what"),
     [

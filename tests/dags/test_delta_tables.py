@@ -1,0 +1,67 @@
+"""daily_customer_features run through Airflow itself with its feature store in the Delta
+format (the connection's ``table_format``): the same published content as the parquet
+format, in a Delta table that Polars and DuckDB read through its log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING
+
+import duckdb
+import polars as pl
+import pyarrow.fs as pafs
+import pytest
+from deltalake import DeltaTable
+
+from airflow_mlops.demo.environment import connection_json
+from airflow_mlops.store.feature_store import FeatureStore
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.airflow
+
+DAG_ID, TABLE, DAY = "daily_customer_features", "customer_features", "2026-01-21"
+
+
+def test_the_dag_publishes_a_delta_table_other_engines_read(
+    airflow_db: dict[str, str],
+    small_warehouse: object,
+    repo: Path,
+    store_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(repo / "dags")).get_dag(DAG_ID)
+    logical_date = dt.datetime.fromisoformat("2026-01-22T03:00:00+00:00")
+    assert dag.test(logical_date=logical_date).state == "success"  # the parquet store
+    parquet = FeatureStore(str(store_root)).manifest(TABLE, DAY)
+    delta_root = tmp_path / "delta_store"
+    extra = {"root": str(delta_root), "table_format": "delta"}
+    connection = connection_json("feature_store", extra=extra)
+    monkeypatch.setenv("AIRFLOW_CONN_FEATURE_STORE_DEFAULT", connection)
+
+    assert dag.test(logical_date=logical_date).state == "success"
+
+    store = FeatureStore(str(delta_root), table_format="delta")
+    manifest = store.manifest(TABLE, DAY)
+    assert manifest["content_sha256"] == parquet["content_sha256"]
+    features = store.read_partition(TABLE, DAY)
+    assert features.num_rows == manifest["row_count"] > 0
+    assert manifest["lineage"]["dag_id"] == DAG_ID
+    uri = str(delta_root / TABLE)
+    [commit] = [c for c in DeltaTable(uri).history() if "airflow_mlops" in c]
+    assert json.loads(json.dumps(commit["airflow_mlops"]["manifest"])) == manifest
+
+    day = dt.date.fromisoformat(DAY)
+    by_polars = pl.scan_delta(uri).filter(pl.col("ds") == day).collect()
+    assert by_polars.height == features.num_rows
+    assert by_polars["customer_id"].sort().to_list() == sorted(features["customer_id"].to_pylist())
+    dataset = DeltaTable(uri).to_pyarrow_dataset(
+        filesystem=pafs.SubTreeFileSystem(uri, pafs.LocalFileSystem())
+    )
+    counted = duckdb.from_arrow(dataset).filter(f"ds = DATE '{DAY}'").count("*").fetchall()
+    assert counted == [(features.num_rows,)]
