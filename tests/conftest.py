@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from airflow_mlops.demo.environment import REPO, airflow_env, migrate
+from airflow_mlops.demo.object_store import SeaweedS3
 from airflow_mlops.demo.warehouse import WarehouseSpec, write_sqlite
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # Airflow reads its configuration when first imported: point it at a throw-away home now.
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="airflow-mlops-tests-"))
@@ -66,6 +73,33 @@ def store_root() -> Path:
 def registry_root() -> Path:
     """The root of the model registry ``model_registry_default`` points at."""
     return _SESSION_DIR / "model_registry"
+
+
+_BUCKETS = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[SeaweedS3]:
+    """A real S3 server (SeaweedFS, :class:`~airflow_mlops.demo.object_store.SeaweedS3`)
+    for the whole session, under the session directory (its log: ``s3/weed.log``), stopped
+    at the end. ``s3_server.storage_options()`` for delta-rs, ``s3_server.filesystem()``
+    for a pyarrow ``S3FileSystem``; take a bucket of your own with ``s3_bucket``. A server
+    that does not start is an error (its log in the message), never a skip."""
+    with SeaweedS3(_SESSION_DIR / "s3") as server:
+        yield server
+
+
+@pytest.fixture
+def s3_bucket(s3_server: SeaweedS3, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The name of a new, empty bucket on ``s3_server`` for this test only (made from the
+    test's name), deleted with its objects afterwards: write to ``f"s3://{s3_bucket}/..."``
+    with ``s3_server.storage_options()``, or to ``f"{s3_bucket}/..."`` on
+    ``s3_server.filesystem()``."""
+    words = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())
+    name = f"t{next(_BUCKETS)}-{words}"[:63].strip("-")
+    s3_server.create_bucket(name)
+    yield name
+    s3_server.filesystem().delete_dir(name)
 
 
 @pytest.fixture(scope="session")

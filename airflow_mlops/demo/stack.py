@@ -3,8 +3,9 @@
 Metadata DB on the running PostgreSQL (its own database), CeleryExecutor with the Redis
 broker, api-server on a free loopback port, scheduler, dag-processor, triggerer and two
 Celery workers, this project's DAGs and connections; the demo warehouse seeded into
-PostgreSQL; and one ``airflow-mlops serve`` of the ``credit_risk`` champion (REST and gRPC
-on free loopback ports, a bearer token), which waits until training has promoted one.
+PostgreSQL; one ``airflow-mlops serve`` of the ``credit_risk`` champion (REST and gRPC
+on free loopback ports, a bearer token), which waits until training has promoted one; and
+SeaweedFS's S3 gateway (:mod:`airflow_mlops.demo.object_store`; nothing uses it yet).
 :func:`start` leaves it running; :func:`stop` ends every process by PID. Used by
 ``make airflow`` (scripts/airflow_stack.py) and the deployment tests.
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlops.demo.environment import REPO, connection_json
+from airflow_mlops.demo.object_store import SeaweedS3
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,6 +44,8 @@ _RUNNING: dict[int, subprocess.Popen[bytes]] = {}
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "worker-1", "worker-2")
 #: beside them, one ``airflow-mlops serve`` of the champion (compose: the ``serving`` service)
 SERVED_TABLE = "customer_features"
+#: and one S3 server (compose: the ``seaweedfs`` service), its data under ``workdir/seaweedfs``
+OBJECT_STORE = "seaweedfs"
 
 
 def free_port() -> int:
@@ -162,7 +166,11 @@ def start(workdir: Path = DEFAULT_WORKDIR, *, customers: int = 5_000) -> dict[st
         check=True,
         capture_output=True,
     )
-    pids = {"api-server": _spawn(workdir, "api-server", ["api-server", "--port", str(port)], env)}
+    object_store = start_object_store(workdir)
+    pids = {
+        OBJECT_STORE: object_store.pop("pid"),
+        "api-server": _spawn(workdir, "api-server", ["api-server", "--port", str(port)], env),
+    }
     _wait(workdir, "api-server", lambda: _healthy(port))
     for name, args in (
         ("scheduler", ["scheduler"]),
@@ -197,6 +205,7 @@ def start(workdir: Path = DEFAULT_WORKDIR, *, customers: int = 5_000) -> dict[st
         "env": env,
         "passwords": str(passwords),
         "serving": serving,
+        OBJECT_STORE: object_store,
     }
     (workdir / "stack.json").write_text(json.dumps(state, indent=2))
     return state
@@ -232,6 +241,26 @@ def _start_serving(workdir: Path, env: dict[str, str]) -> dict[str, Any]:
         "http_port": http_port,
         "grpc_port": grpc_port,
         "token_file": str(token_file),
+    }
+
+
+def start_object_store(workdir: Path) -> dict[str, Any]:
+    """SeaweedFS's S3 gateway under ``workdir/seaweedfs`` (emptied first), on free loopback
+    ports with a fresh secret key: its PID, endpoint, delta-rs storage options, log, and the
+    sockets :func:`stop` removes.
+
+    :raises RuntimeError: it did not start (the end of its log attached).
+    """
+    shutil.rmtree(workdir / OBJECT_STORE, ignore_errors=True)
+    server = SeaweedS3(workdir / OBJECT_STORE, secret_key=secrets.token_urlsafe(24)).start()
+    assert server.process is not None
+    _RUNNING[server.process.pid] = server.process
+    return {
+        "pid": server.process.pid,
+        "endpoint": server.endpoint,
+        "storage_options": server.storage_options(),
+        "log": str(server.log),
+        "sockets": server.sockets,
     }
 
 
@@ -275,5 +304,7 @@ def stop(workdir: Path = DEFAULT_WORKDIR) -> list[str]:
         proc = _RUNNING.pop(pid, None)
         if proc is not None:
             proc.wait(timeout=10)
+    for socket_path in state.get(OBJECT_STORE, {}).get("sockets", []):
+        Path(socket_path).unlink(missing_ok=True)
     path.unlink()
     return stopped
