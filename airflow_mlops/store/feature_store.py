@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlops.checks import check_choice, check_int, check_number
 from airflow_mlops.exceptions import ArgumentError, PartitionNotFoundError, format_names
 from airflow_mlops.io import parquet
+from airflow_mlops.io.object_storage import s3_filesystem
 from airflow_mlops.partition import days_between, validate_partition
 from airflow_mlops.store.delta import DeltaFeatureTables
 from airflow_mlops.store.layout import (
@@ -64,8 +65,10 @@ class FeatureStore:
     :param filesystem: a pyarrow filesystem to use instead of resolving ``root`` (e.g. one
         built with credentials from an Airflow connection); ``root`` is then a path in it.
     :param table_format: ``"parquet"`` or ``"delta"`` (module docstring).
-    :param storage_options: with ``"delta"`` on object storage, delta-rs's options for it
-        (``AWS_ENDPOINT_URL``, ``AWS_REGION``, credentials, ``AWS_CONDITIONAL_PUT``…).
+    :param storage_options: the object store's settings, as delta-rs takes them
+        (``AWS_ENDPOINT_URL``, ``AWS_REGION``, credentials, ``AWS_ALLOW_HTTP``,
+        ``AWS_CONDITIONAL_PUT``…); with an ``s3://`` root and no ``filesystem``, the pyarrow
+        filesystem is built from them too (:mod:`~airflow_mlops.io.object_storage`).
 
     .. code-block:: python
 
@@ -99,6 +102,8 @@ class FeatureStore:
             raise ArgumentError(
                 f"The 'root' parameter of FeatureStore must be a path or URI. Got {root!r} instead."
             )
+        if filesystem is None and storage_options and root.startswith("s3://"):
+            filesystem, root = s3_filesystem(storage_options), root.removeprefix("s3://")
         self._layout = StoreLayout(*parquet.open_root(root, filesystem))
         self._grace = dt.timedelta(seconds=grace)
         self._tables: RefTables | DeltaFeatureTables
