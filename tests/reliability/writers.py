@@ -80,30 +80,28 @@ def feature_publisher(
 def delta_publisher(
     root: str, table: str, day: str, keep: int, grace: float, storage_options: str = ""
 ) -> Callable[[int], object]:
-    """``DeltaFeatureTables.publish`` of a tagged version (several files per version).
+    """``FeatureStore.publish_partition`` of a tagged version into a Delta-format store
+    (several files per version); ``storage_options`` is JSON, for an object store.
 
     Nothing here calls delta-rs: its runtime does not survive ``fork()`` after first use, so
-    each forked child is the first to use it. ``storage_options`` is JSON (object stores)."""
-    import datetime as dt
+    each forked child is the first to use it."""
     import json
 
     import pyarrow.fs  # noqa: F401 - imported before forking, so kills land in publishes
     import pyarrow.parquet  # noqa: F401
 
-    from airflow_mlops.io.parquet import open_root
-    from airflow_mlops.store.delta import DeltaFeatureTables
-    from airflow_mlops.store.layout import StoreLayout
+    from airflow_mlops.store.feature_store import FeatureStore
 
-    options = json.loads(storage_options) if storage_options else None
-    tables = DeltaFeatureTables(
-        StoreLayout(*open_root(root)),
-        storage_options=options,
+    store = FeatureStore(
+        root,
         keep_versions=keep,
-        grace=dt.timedelta(seconds=grace),
+        retention_grace=grace,
+        table_format="delta",
+        storage_options=json.loads(storage_options) if storage_options else None,
     )
 
     def write(tag: int) -> object:
-        return tables.publish(table, day, tagged_batches(tag), max_rows_per_file=400)
+        return store.publish_partition(table, day, tagged_batches(tag), max_rows_per_file=400)
 
     return write
 
