@@ -45,11 +45,30 @@ FEATURE_STORE_CONNECTION: dict[str, Any] = {
                 "Delta reader can read (docs/delta.md)."
             ),
         },
+        "endpoint_url": {
+            "label": "S3 endpoint URL",
+            "schema": {"type": ["string", "null"]},
+            "description": "An S3-compatible server's URL (empty for AWS S3 itself).",
+        },
+        "region": {
+            "label": "S3 region",
+            "schema": {"type": ["string", "null"]},
+            "description": "The region requests are signed for (empty: the AWS config's).",
+        },
+        "allow_http": {
+            "label": "Allow plain HTTP",
+            "schema": {"type": ["boolean", "null"], "default": False},
+            "description": "Needed for an http:// endpoint (credentials travel unencrypted).",
+        },
     },
     "ui-field-behaviour": {
-        "hidden-fields": ["host", "schema", "login", "password", "port", "extra"],
-        "relabeling": {},
-        "placeholders": {"root": "/data/features or s3://bucket/features"},
+        "hidden-fields": ["host", "schema", "port", "extra"],
+        "relabeling": {"login": "Access key ID (object storage)", "password": "Secret access key"},
+        "placeholders": {
+            "root": "/data/features or s3://bucket/features",
+            "login": "empty: the AWS environment's credentials",
+            "endpoint_url": "empty for AWS; http://seaweedfs:8333 for a local S3 server",
+        },
     },
 }
 

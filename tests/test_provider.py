@@ -27,7 +27,15 @@ def test_entry_point_resolves_to_provider_info():
     [
         pytest.param(
             "feature_store",
-            {"root", "keep_versions", "retention_grace_seconds", "table_format"},
+            {
+                "root",
+                "keep_versions",
+                "retention_grace_seconds",
+                "table_format",
+                "endpoint_url",
+                "region",
+                "allow_http",
+            },
             id="feature-store",
         ),
         pytest.param("model_registry", {"root", "on_version_mismatch"}, id="model-registry"),

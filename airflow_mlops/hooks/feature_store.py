@@ -26,6 +26,19 @@ class FeatureStoreHook(BaseHook):
             "extra": {"root": "/data/features", "keep_versions": 3,
                       "retention_grace_seconds": 900, "table_format": "delta"}}'
 
+    On S3-compatible storage (an ``s3://`` root) it also carries where and how to reach it:
+    ``endpoint_url`` (omit for AWS itself), ``region``, ``allow_http`` (for a plain-http
+    endpoint), and the access key id and secret as the connection's login and password;
+    without them, the standard AWS environment and config apply. Both the pyarrow and the
+    delta-rs clients get them (:mod:`~airflow_mlops.io.object_storage`), with conditional
+    PUTs on, so concurrent Delta commits are safe::
+
+        AIRFLOW_CONN_FEATURE_STORE_DEFAULT='{"conn_type": "feature_store",
+            "login": "<access key id>", "password": "<secret access key>",
+            "extra": {"root": "s3://features/store", "table_format": "delta",
+                      "endpoint_url": "http://seaweedfs:8333", "region": "us-east-1",
+                      "allow_http": true}}'
+
     :param feature_store_conn_id: the connection id.
     """
 
@@ -68,7 +81,25 @@ class FeatureStoreHook(BaseHook):
                     f"Connection {self.feature_store_conn_id!r} has {field}={value!r}; it must "
                     f"be {rule}."
                 ) from None
+        if str(root).startswith("s3://"):
+            settings["storage_options"] = self._storage_options(conn, extra)
         return FeatureStore(str(root), **settings)
+
+    def _storage_options(self, conn: Any, extra: dict[str, Any]) -> dict[str, str]:
+        """The object store's settings in delta-rs's ``AWS_*`` keys (secret included: never
+        log them)."""
+        options = {"AWS_CONDITIONAL_PUT": "etag"}
+        for field, key in (("endpoint_url", "AWS_ENDPOINT_URL"), ("region", "AWS_REGION")):
+            value = extra_field(extra, self.conn_type, field)
+            if value:
+                options[key] = str(value)
+        if str(extra_field(extra, self.conn_type, "allow_http")).lower() in ("true", "1"):
+            options["AWS_ALLOW_HTTP"] = "true"
+        if conn.login:
+            options["AWS_ACCESS_KEY_ID"] = conn.login
+        if conn.password:
+            options["AWS_SECRET_ACCESS_KEY"] = conn.password
+        return options
 
 
 def feature_table_asset(table: str, feature_store_conn_id: str = "feature_store_default") -> Asset:

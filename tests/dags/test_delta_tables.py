@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -19,6 +20,8 @@ from airflow_mlops.store.feature_store import FeatureStore
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from airflow_mlops.demo.object_store import SeaweedS3
 
 pytestmark = pytest.mark.airflow
 
@@ -65,3 +68,54 @@ def test_the_dag_publishes_a_delta_table_other_engines_read(
     )
     counted = duckdb.from_arrow(dataset).filter(f"ds = DATE '{DAY}'").count("*").fetchall()
     assert counted == [(features.num_rows,)]
+
+
+def test_the_dag_publishes_to_s3_through_the_connection_and_keeps_its_secret(
+    airflow_db: dict[str, str],
+    small_warehouse: object,
+    repo: Path,
+    store_root: Path,
+    s3_server: SeaweedS3,
+    s3_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(repo / "dags")).get_dag(DAG_ID)
+    logical_date = dt.datetime.fromisoformat("2026-01-22T03:00:00+00:00")
+    assert dag.test(logical_date=logical_date).state == "success"  # the local parquet store
+    local = FeatureStore(str(store_root)).manifest(TABLE, DAY)
+    extra = {
+        "root": f"s3://{s3_bucket}/store",
+        "table_format": "delta",
+        "endpoint_url": s3_server.endpoint,
+        "region": s3_server.region,
+        "allow_http": True,
+    }
+    connection = connection_json(
+        "feature_store", login=s3_server.access_key, password=s3_server.secret_key, extra=extra
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_FEATURE_STORE_DEFAULT", connection)
+
+    assert dag.test(logical_date=logical_date).state == "success"
+
+    options = s3_server.storage_options()
+    store = FeatureStore(f"s3://{s3_bucket}/store", table_format="delta", storage_options=options)
+    assert store.manifest(TABLE, DAY)["content_sha256"] == local["content_sha256"]
+    by_polars = pl.scan_delta(f"s3://{s3_bucket}/store/{TABLE}", storage_options=options)
+    assert by_polars.select(pl.len()).collect().item() == local["row_count"]
+    secret = s3_server.secret_key
+    filesystem = s3_server.filesystem()
+    objects = filesystem.get_file_info(pafs.FileSelector(s3_bucket, recursive=True))
+    for info in objects:
+        if info.type == pafs.FileType.File:
+            with filesystem.open_input_stream(info.path) as stream:
+                assert secret.encode() not in stream.read(), info.path
+    assert secret not in capsys.readouterr().out + caplog.text
+    database = airflow_db["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///")
+    with sqlite3.connect(database) as con:
+        xcoms = con.execute("SELECT value FROM xcom").fetchall()
+    assert xcoms
+    assert all(secret not in str(value) for (value,) in xcoms)
