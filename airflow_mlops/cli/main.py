@@ -7,6 +7,8 @@
     airflow-mlops versions customer_features 2026-01-04
     airflow-mlops rollback customer_features 2026-01-04        # to the previous version
     airflow-mlops verify customer_features 2026-01-04 --json
+    airflow-mlops --table-format delta tables              # a store of Delta tables
+    airflow-mlops migrate --to /data/features-delta        # parquet format → Delta
     airflow-mlops models --registry /data/models list      # the model registry (cli.models)
     airflow-mlops score --registry /data/models customer_features 2026-01-04 \
         credit_risk customer_scores                        # score a partition (cli.score)
@@ -30,12 +32,13 @@ from airflow_mlops.cli.models import add_models_parser, run_models
 from airflow_mlops.cli.score import add_score_parser, run_score
 from airflow_mlops.cli.serve import add_serve_parser, run_serve
 from airflow_mlops.exceptions import AirflowMlopsError
-from airflow_mlops.store.feature_store import FeatureStore
+from airflow_mlops.store.feature_store import TABLE_FORMATS, FeatureStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
 ROOT_ENV = "AIRFLOW_MLOPS_STORE_ROOT"
+FORMAT_ENV = "AIRFLOW_MLOPS_TABLE_FORMAT"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--root",
         default=os.environ.get(ROOT_ENV),
         help=f"feature store root, a path or URI (default: ${ROOT_ENV})",
+    )
+    parser.add_argument(
+        "--table-format",
+        choices=TABLE_FORMATS,
+        default=os.environ.get(FORMAT_ENV, "parquet"),
+        help=f"the store's table format (default: ${FORMAT_ENV}, else parquet; docs/delta.md)",
     )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -68,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", metavar="V", help="the version to restore (default: the previous one)"
     )
     command("verify", "recompute and check the files' SHA-256", "table", "ds")
+    command(
+        "migrate", "copy a parquet-format store into Delta tables under --to (docs/delta.md)"
+    ).add_argument("--to", required=True, metavar="ROOT", help="the new (Delta) store's root")
     command(
         "clean-staging", "delete staged run files not written for --older-than-days days"
     ).add_argument("--older-than-days", type=float, default=7.0, metavar="DAYS")
@@ -98,7 +110,7 @@ def _run_store_command(parser: argparse.ArgumentParser, args: argparse.Namespace
     if args.command == "serve":
         run_serve(parser, args, args.root)
         return
-    store = FeatureStore(args.root)
+    store = FeatureStore(args.root, table_format=args.table_format)
     if args.command == "score":
         run_score(parser, args, store)
     else:
@@ -155,6 +167,29 @@ def _verify(store: FeatureStore, args: argparse.Namespace) -> None:
     )
 
 
+def _migrate(store: FeatureStore, args: argparse.Namespace) -> None:
+    from airflow_mlops.store.migrate import migrate_store
+
+    target = FeatureStore(args.to, table_format="delta", keep_versions=store.keep_versions)
+    rows = [
+        {
+            "table": m.table,
+            "partition": m.partition,
+            "committed": list(m.versions),
+            "current": m.current,
+        }
+        for m in migrate_store(store, target)
+    ]
+    _emit(
+        args,
+        rows,
+        lambda r: (
+            f"{r['table']} {r['partition']}: {len(r['committed'])} version(s) committed, "
+            f"current {r['current']}"
+        ),
+    )
+
+
 def _clean_staging(store: FeatureStore, args: argparse.Namespace) -> None:
     removed = store.clean_staging(dt.timedelta(days=args.older_than_days))
     _emit(args, [{"removed": path} for path in removed], lambda r: f"removed {r['removed']}")
@@ -192,5 +227,6 @@ _COMMANDS: dict[str, Callable[[FeatureStore, argparse.Namespace], None]] = {
     "manifest": _manifest,
     "rollback": _rollback,
     "verify": _verify,
+    "migrate": _migrate,
     "clean-staging": _clean_staging,
 }

@@ -122,10 +122,8 @@ class DeltaFeatureTables:
         stream, incoming = prepare_stream(table, batches, schema=schema, contract=contract)
         version = new_version_id()
         directory = f"{self.layout.table_dir(table)}/{PARTITION_COLUMN}={partition}"
-        with self._locked(table, partition):
-            delta = self._open(table) or create_table(
-                self.uri(table), incoming, self.storage_options
-            )
+        with self.locked(table, partition):
+            delta = self.open_for_write(table, incoming)
             evolution = evolve(table, table_schema(delta), incoming)
             if evolution.file_schema != incoming:
                 stream = (batch.cast(evolution.file_schema) for batch in stream)
@@ -155,7 +153,7 @@ class DeltaFeatureTables:
             ``to_version`` is not kept.
         :raises StoreError: the version's files are gone.
         """
-        with self._locked(table, partition):
+        with self.locked(table, partition):
             delta = self._require(table, partition)
             commits = partition_commits(delta, partition)
             current = commits[0].manifest["version"]
@@ -379,7 +377,13 @@ class DeltaFeatureTables:
         if removed:
             _log.info("Vacuumed %d file(s) no kept version of table %r needs", len(removed), table)
 
-    def _locked(self, table: str, partition: str) -> contextlib.AbstractContextManager[None]:
+    def open_for_write(self, table: str, schema: pa.Schema) -> DeltaTable:
+        """The table, created empty with ``schema`` if it does not exist yet."""
+        return self._open(table) or create_table(self.uri(table), schema, self.storage_options)
+
+    def locked(self, table: str, partition: str) -> contextlib.AbstractContextManager[None]:
+        """The partition's writer lock (local filesystem only: object stores rely on the
+        log's conditional PUTs)."""
         lock = f"{self.layout.table_dir(table)}/_locks/{PARTITION_COLUMN}={partition}.lock"
         return writer_lock(lock, local=self.layout.local)
 

@@ -131,6 +131,12 @@ class FeatureStore:
         return self._layout.filesystem
 
     @property
+    def tables(self) -> RefTables | DeltaFeatureTables:
+        """The table format's own API under this facade (:mod:`~airflow_mlops.store.ref_tables`
+        or :mod:`~airflow_mlops.store.delta`): for migrations and format-specific work."""
+        return self._tables
+
+    @property
     def retention_grace(self) -> float:
         """Seconds the files of a version that left history are kept for late readers."""
         return self._grace.total_seconds()

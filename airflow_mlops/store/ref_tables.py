@@ -173,6 +173,14 @@ class RefTables:
     def versions(self, table: str, partition: str) -> list[str]:
         return list(require_ref(self.layout, table, partition).history)
 
+    def version_files(self, manifest: Manifest) -> list[str]:
+        """The paths of a version's data files (in :attr:`layout`'s filesystem), in order."""
+        layout = self.layout
+        directory = layout.version_dir(
+            manifest["table"], manifest["partition"], manifest["version"]
+        )
+        return [f"{directory}/{entry['path']}" for entry in manifest["files"]]
+
     def partition_path(self, table: str, partition: str) -> str:
         """The ``ds=<day>`` symlink locally; elsewhere the current version's directory."""
         ref = require_ref(self.layout, table, partition)
