@@ -119,3 +119,46 @@ def test_the_dag_publishes_to_s3_through_the_connection_and_keeps_its_secret(
         xcoms = con.execute("SELECT value FROM xcom").fetchall()
     assert xcoms
     assert all(secret not in str(value) for (value,) in xcoms)
+
+
+def test_training_and_scoring_run_on_a_delta_store(
+    airflow_db: dict[str, str],
+    small_warehouse: object,
+    repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    root, registry = tmp_path / "delta_store", tmp_path / "registry"
+    store_extra = {"root": str(root), "table_format": "delta"}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FEATURE_STORE_DEFAULT", connection_json("feature_store", extra=store_extra)
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MODEL_REGISTRY_DEFAULT",
+        connection_json("model_registry", extra={"root": str(registry)}),
+    )
+    bag = DagBag(dag_folder=str(repo / "dags"))
+    for logical in ("2026-01-16", "2026-01-17"):
+        run = bag.get_dag(DAG_ID).test(
+            logical_date=dt.datetime.fromisoformat(f"{logical}T03:00:00+00:00")
+        )
+        assert run.state == "success"
+    after = dt.datetime(2026, 1, 17, 12, tzinfo=dt.UTC)
+    training = bag.get_dag("train_credit_model").test(
+        logical_date=None, run_after=after, run_conf={"partition": "2026-01-15"}
+    )
+    assert training.state == "success"
+
+    scoring = bag.get_dag("daily_customer_scoring").test(
+        logical_date=None, run_after=after, run_conf={"partition": "2026-01-16"}
+    )
+
+    assert scoring.state == "success"
+    store = FeatureStore(str(root), table_format="delta")
+    assert set(store.list_tables()) >= {TABLE, "customer_scores"}
+    scores = pl.scan_delta(str(root / "customer_scores")).collect()
+    features = store.read_partition(TABLE, "2026-01-16")
+    assert scores.height == features.num_rows
+    assert scores["ds"].unique().to_list() == [dt.date(2026, 1, 16)]
