@@ -37,6 +37,7 @@ bench: $(INSTALLED) /usr/bin/wrk
 	$(BIN)/python benchmarks/extract_postgres.py --write-docs
 	$(BIN)/python benchmarks/score_batch.py --write-docs
 	$(BIN)/python benchmarks/drift_check.py --write-docs
+	$(BIN)/python benchmarks/store_formats.py --write-docs
 	$(BIN)/python benchmarks/serving.py --write-docs
 	$(BIN)/python benchmarks/serving_workers.py --write-docs
 	$(BIN)/python benchmarks/model_call.py

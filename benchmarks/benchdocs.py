@@ -3,6 +3,8 @@ own docs section."""
 
 from __future__ import annotations
 
+import argparse
+import datetime
 import json
 import os
 import platform
@@ -54,6 +56,25 @@ def publish(heading: str, section: str, write_docs: bool) -> int:
     if write_docs:
         write_section(heading, section)
     return 0
+
+
+def benchmark_parser(
+    description: str, *, rows: int, repeat: int, workdir: str
+) -> argparse.ArgumentParser:
+    """A parser with the options every benchmark has: ``--rows``, ``--repeat``,
+    ``--workdir`` and ``--write-docs``, with these defaults."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--rows", type=int, default=rows, help=f"rows (default {rows:,})")
+    parser.add_argument("--repeat", type=int, default=repeat, help="interleaved rounds")
+    parser.add_argument("--workdir", default=workdir, help="data and outputs")
+    parser.add_argument("--write-docs", action="store_true", help="rewrite docs/benchmarks.md")
+    return parser
+
+
+def footer(machine_line: str, command: str) -> list[str]:
+    """A section's last lines: the machine, today's date and the command that reproduces it."""
+    today = datetime.date.today().isoformat()
+    return [f"Machine: {machine_line}.", "", f"Date: {today}. Command: `{command}`", ""]
 
 
 def machine(versions: list[str]) -> str:
