@@ -319,7 +319,15 @@ class DeltaFeatureTables:
         if version is None and partition not in self.partitions(table):
             raise self._missing(table, partition)
         day = pads.field(PARTITION_COLUMN) == dt.date.fromisoformat(partition)
-        return dataset.scanner(columns=columns or names, filter=day, batch_size=batch_size)
+        # one file and one batch ahead: pyarrow's defaults (4 files, 16 batches) held ~600 MiB
+        # of a 5M-row partition and read it slower (benchmarks/store_formats.py)
+        return dataset.scanner(
+            columns=columns or names,
+            filter=day,
+            batch_size=batch_size,
+            fragment_readahead=1,
+            batch_readahead=1,
+        )
 
     def _open(self, table: str, table_version: int | None = None) -> DeltaTable | None:
         return open_table(self.uri(table), self.storage_options, table_version)
