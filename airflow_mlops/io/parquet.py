@@ -84,18 +84,28 @@ def write_batches(
 
     The schema is ``schema`` if given, else the first batch's; every batch is cast to it.
     With no batches at all, an empty file with ``schema`` is written (or, with
-    ``allow_empty=False``, :class:`EmptyInputError` is raised).
+    ``allow_empty=False``, :class:`EmptyInputError` is raised and no file is). The file's
+    SHA-256 and size are taken from the bytes as they are written (:class:`DigestSink`).
     """
+    import contextlib
 
     writer: pq.ParquetWriter | None = None
+    sink: DigestSink | None = None
     rows = 0
-    parent = path.rsplit("/", 1)[0]
-    filesystem.create_dir(parent, recursive=True)
-    try:
+    filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with contextlib.ExitStack() as opened:
+
+        def start(schema: pa.Schema) -> pq.ParquetWriter:
+            nonlocal sink
+            sink = DigestSink(opened.enter_context(filesystem.open_output_stream(path)))
+            started = open_writer(filesystem, path, schema, sink=sink)
+            opened.callback(started.close)  # before the stream closes (callbacks run LIFO)
+            return started
+
         for batch in batches:
             if writer is None:
                 schema = schema or batch.schema
-                writer = open_writer(filesystem, path, schema)
+                writer = start(schema)
             if batch.schema != schema:
                 batch = batch.cast(schema)
             writer.write_batch(batch, row_group_size=ROW_GROUP_SIZE)
@@ -105,15 +115,48 @@ def write_batches(
         if writer is None:
             if schema is None or not allow_empty:
                 raise EmptyInputError(
-                    f"No rows to write to {path}: the input was empty. Check the query's filters "
-                    "and the partition, or allow empty input."
+                    f"No rows to write to {path}: the input was empty. Check the query's "
+                    "filters and the partition, or allow empty input."
                 )
-            writer = open_writer(filesystem, path, schema)
-    finally:
-        if writer is not None:
-            writer.close()
-    sha, size = file_sha256(filesystem, path)
-    return WrittenFile(path=path, rows=rows, bytes=size, sha256=sha)
+            start(schema)
+    assert sink is not None
+    return WrittenFile(path=path, rows=rows, bytes=sink.size, sha256=sink.digest.hexdigest())
+
+
+class DigestSink:
+    """A writable file passing its bytes on to ``stream`` while hashing them (SHA-256) and
+    counting them: a file's checksum known when it is written, without reading it back
+    (on object storage, a second transfer of every byte)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        self._stream.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def tell(self) -> int:
+        return self.size
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._stream.closed)
+
+    def close(self) -> None:
+        """Nothing: the stream's owner closes it (on object storage, completing the upload)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
 
 
 def stored_schema(schema: pa.Schema) -> pa.Schema:
@@ -132,16 +175,20 @@ def stored_schema(schema: pa.Schema) -> pa.Schema:
     )
 
 
-def open_writer(filesystem: pafs.FileSystem, path: str, schema: pa.Schema) -> pq.ParquetWriter:
-    """A Parquet writer with the package's settings, for push-style writing."""
+def open_writer(
+    filesystem: pafs.FileSystem, path: str, schema: pa.Schema, *, sink: Any = None
+) -> pq.ParquetWriter:
+    """A Parquet writer with the package's settings, for push-style writing: to ``path``, or
+    into ``sink`` (a writable file, e.g. a :class:`DigestSink`) when given."""
     import pyarrow.parquet as pq
 
-    filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    if sink is None:
+        filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
 
     return pq.ParquetWriter(
-        path,
+        path if sink is None else sink,
         schema,
-        filesystem=filesystem,
+        filesystem=filesystem if sink is None else None,
         compression=COMPRESSION,
         # Dictionary pages cost ~2x the encode time of plain zstd pages and, measured on the
         # extract benchmark's table, gave larger files (docs/benchmarks.md).
