@@ -78,16 +78,13 @@ Pre-buffering one file at a time read the 5M rows from S3 in 0.71–0.73 s (2.1 
 with a 56 MiB pool peak, bounded by the store's 1M-row files rather than the partition
 (the 175 MiB in `iter_open_file`'s docstring was one 5M-row file).
 
-Publishing to S3 (Delta 2.2×, the parquet format 1.8×, the floor 1.3× local): SeaweedFS
-runs on the same two cores and spends ≈ 2 CPU-s per publish. Each store file is also read
-back whole after it is closed, for its SHA-256 (`io.parquet.write_batches` →
-`file_sha256`): a second transfer of every byte on S3, 0.46 s of a 5M-row S3 publish in a
-cProfile trial (0.17 s locally); hashing while writing would remove it. Each file's close
-waits for its last multipart part (0.26–0.51 s over the 5 files). Delta's own log work
-per publish (open, history, commit, vacuum) was ≈ 70 ms on S3. In that quiet, in-process
-trial S3 ÷ local was 1.23× for Delta (2.65 s vs 2.16 s) and 1.38× for the parquet format
-(2.95 s vs 2.13 s), so the table's 2.2× is largely the run's load; the 1.5× goal wants
-the re-read gone and a server that does not share the client's cores.
+Publishing to S3: in the first run each store file was read back whole after it was closed,
+for its SHA-256 (`io.parquet.write_batches` → `file_sha256`), a second transfer of every
+byte on S3 (0.46 s of a 5M-row S3 publish in a cProfile trial); the hash is now taken from
+the bytes as they are written (`io.parquet.DigestSink`). SeaweedFS runs on the same two
+cores and spends ≈ 2 CPU-s per publish; each file's close waits for its last multipart part.
+Delta's own log work per publish (open, history, commit, vacuum) was ≈ 70 ms on S3. Delta's
+reads now open the log once and ask it for the day's files only.
 
 Memory: every publish stays flat (+7 to +27 MiB RSS from 500k to 5M rows). The parquet
 format's reads pass the 32 MiB line on RSS (+39, +54 MiB) while Arrow's pool peaks at
