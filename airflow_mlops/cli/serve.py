@@ -207,6 +207,7 @@ def _config(args: argparse.Namespace, root: str) -> dict[str, Any]:
     """What a server process needs to load and serve (JSON: passed on to worker processes)."""
     return {
         "root": root,
+        "table_format": args.table_format,
         "registry": args.registry,
         "model": args.model,
         "alias": args.alias,
@@ -250,7 +251,7 @@ def load_service(config: dict[str, Any]) -> ModelServer:
     from airflow_mlops.serving.service import ModelServer
     from airflow_mlops.store.feature_store import FeatureStore
 
-    store = FeatureStore(config["root"])
+    store = FeatureStore(config["root"], table_format=config.get("table_format", "parquet"))
     log = None
     if config.get("serving_log"):
         log = SegmentWriter(store.logs, max_seconds=config.get("log_rotate_seconds", 60.0))

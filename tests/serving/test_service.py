@@ -425,3 +425,30 @@ def test_without_a_feature_table_raw_features_are_served_and_keys_refused(small_
     )
     with pytest.raises(InferenceRequestError, match=re.escape(message)):
         server.infer(MODEL_NAME, None, InferenceRequest(key_inputs(rows)))
+
+
+def test_a_server_reads_its_features_from_a_delta_store(served: Served, tmp_path) -> None:
+    from airflow_mlops.cli.serve import load_service
+
+    root = str(tmp_path / "delta_store")
+    delta = FeatureStore(root, table_format="delta")
+    delta.publish_partition(FEATURES, PARTITION, served.features.to_batches())
+    config = {
+        "root": root,
+        "table_format": "delta",
+        "registry": served.registry.root,
+        "model": MODEL_NAME,
+        "alias": "champion",
+        "feature_table": FEATURES,
+        "key_column": None,
+        "partition": None,
+    }
+
+    server = load_service(config)
+
+    rows = served.features.slice(100, 50)
+    asked = InferenceRequest(key_inputs(rows))
+    online = server.infer(MODEL_NAME, None, asked)
+    reference = served.server.infer(MODEL_NAME, None, asked)
+    assert server.state.index.partition == PARTITION
+    assert [t.data for t in online.outputs] == [t.data for t in reference.outputs]
