@@ -147,13 +147,11 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def start(workdir: Path = DEFAULT_WORKDIR, *, customers: int = 5_000) -> dict[str, Any]:
-    """Start the stack; its state (PIDs, port, env) is written to ``workdir/stack.json``."""
+def _reset_state(workdir: Path, env: dict[str, str], customers: int) -> None:
+    """Fresh metadata and warehouse databases, an empty broker, store and registry; the
+    warehouse seeded with ``customers`` and the metadata DB migrated."""
     from airflow_mlops.demo.warehouse import WarehouseSpec, write_postgres
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    port, secret = free_port(), secrets.token_urlsafe(64)
-    env = stack_env(workdir, port, secret)
     _recreate_database(METADATA_DB)
     _recreate_database(WAREHOUSE_DB)
     _flush_broker(env["AIRFLOW__CELERY__BROKER_URL"])
@@ -166,6 +164,14 @@ def start(workdir: Path = DEFAULT_WORKDIR, *, customers: int = 5_000) -> dict[st
         check=True,
         capture_output=True,
     )
+
+
+def start(workdir: Path = DEFAULT_WORKDIR, *, customers: int = 5_000) -> dict[str, Any]:
+    """Start the stack; its state (PIDs, port, env) is written to ``workdir/stack.json``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port, secret = free_port(), secrets.token_urlsafe(64)
+    env = stack_env(workdir, port, secret)
+    _reset_state(workdir, env, customers)
     object_store = start_object_store(workdir)
     pids = {
         OBJECT_STORE: object_store.pop("pid"),

@@ -24,9 +24,7 @@ same content sha256), and :meth:`~DeltaFeatureTables.vacuum` deletes the files n
 version needs once they are older than the grace period (orphans of killed writers too).
 The log itself is never cleaned (``delta.enableExpiredLogCleanup=false``), so history and
 time travel reach every commit. Schema changes across days follow :mod:`store.delta_schema`.
-
-Readers must give deltalake's dataset a pyarrow filesystem (``to_pyarrow_dataset(
-filesystem=…)``): with its own, the process may abort at exit (delta-rs issue #2184).
+Readers must give deltalake's dataset a pyarrow filesystem (docs/delta.md).
 """
 
 from __future__ import annotations
@@ -41,8 +39,10 @@ from airflow_mlops.exceptions import ArgumentError, PartitionNotFoundError, Stor
 from airflow_mlops.io.durable import writer_lock
 from airflow_mlops.store.delta_log import (
     PartitionCommit,
+    check_kept,
     commit_partition,
     create_table,
+    kept_table_versions,
     kept_versions,
     open_table,
     partition_commits,
@@ -97,6 +97,10 @@ class DeltaFeatureTables:
         path = self.layout.table_dir(table)
         return path if self.layout.local else f"{self.layout.filesystem.type_name}://{path}"
 
+    def partition_dir(self, table: str, partition: str) -> str:
+        """Where a partition's data files live (a path in the store's filesystem)."""
+        return f"{self.layout.table_dir(table)}/{PARTITION_COLUMN}={partition}"
+
     # -- writing ---------------------------------------------------------------------
 
     def publish(
@@ -121,7 +125,7 @@ class DeltaFeatureTables:
         """
         stream, incoming = prepare_stream(table, batches, schema=schema, contract=contract)
         version = new_version_id()
-        directory = f"{self.layout.table_dir(table)}/{PARTITION_COLUMN}={partition}"
+        directory = self.partition_dir(table, partition)
         with self.locked(table, partition):
             delta = self.open_for_write(table, incoming)
             evolution = evolve(table, table_schema(delta), incoming)
@@ -154,8 +158,7 @@ class DeltaFeatureTables:
         :raises StoreError: the version's files are gone.
         """
         with self.locked(table, partition):
-            delta = self._require(table, partition)
-            commits = partition_commits(delta, partition)
+            delta, commits = self._commits(table, partition)
             current = commits[0].manifest["version"]
             kept = kept_versions(commits, self.keep_versions)
             target = to_version or version_before(kept, current)
@@ -164,11 +167,10 @@ class DeltaFeatureTables:
                     f"Partition {partition} of table {table!r} has no version before "
                     f"{current} to roll back to (versions: {format_names(kept)})."
                 )
-            _check_kept(table, partition, target, kept)
+            check_kept(table, partition, target, kept)
             manifest = next(c.manifest for c in commits if c.manifest["version"] == target)
             self._check_files(manifest)
             commit_partition(delta, manifest, table_schema(delta), "rollback")
-        _log.info("Rolled back %r partition %s from %s to %s", table, partition, current, target)
         return manifest
 
     def vacuum(self, table: str) -> list[str]:
@@ -177,12 +179,6 @@ class DeltaFeatureTables:
         delta = self._open(table)
         if delta is None:
             return []
-        keep = {delta.version()}
-        commits = partition_commits(delta, None)
-        for partition in {c.manifest["partition"] for c in commits}:
-            mine = [c for c in commits if c.manifest["partition"] == partition]
-            kept = set(kept_versions(mine, self.keep_versions))
-            keep |= {c.table_version for c in mine if c.manifest["version"] in kept}
         hours = math.ceil(self.grace.total_seconds() / 3600)
         return list(
             delta.vacuum(
@@ -190,7 +186,7 @@ class DeltaFeatureTables:
                 dry_run=False,
                 enforce_retention_duration=False,
                 full=True,
-                keep_versions=sorted(keep),
+                keep_versions=kept_table_versions(delta, self.keep_versions),
             )
         )
 
@@ -202,15 +198,12 @@ class DeltaFeatureTables:
 
         :raises PartitionNotFoundError: the table does not exist.
         """
-        import pyarrow.fs as pafs
-
         delta = self._open(table, table_version)
         if delta is None:
             root = self.layout.root or "/"
             message = missing_partition_message(root, table, None, [], self.tables())
             raise PartitionNotFoundError(message)
-        tree = pafs.SubTreeFileSystem(self.layout.table_dir(table), self.layout.filesystem)
-        return delta.to_pyarrow_dataset(filesystem=tree)
+        return self._arrow_dataset(delta, table)
 
     def read_batches(
         self,
@@ -245,8 +238,8 @@ class DeltaFeatureTables:
 
         :raises ChecksumMismatchError: naming the files that are missing or differ.
         """
-        directory = f"{self.layout.table_dir(manifest['table'])}/{PARTITION_COLUMN}="
-        verify_files(self.layout.filesystem, directory + manifest["partition"], manifest)
+        directory = self.partition_dir(manifest["table"], manifest["partition"])
+        verify_files(self.layout.filesystem, directory, manifest)
 
     def tables(self) -> list[str]:
         """Tables under the root that are Delta tables, sorted."""
@@ -269,7 +262,7 @@ class DeltaFeatureTables:
 
         :raises PartitionNotFoundError: no such partition.
         """
-        self._require(table, partition)
+        self._commits(table, partition)
         return self.layout.table_dir(table)
 
     def partitions(self, table: str) -> list[str]:
@@ -286,12 +279,11 @@ class DeltaFeatureTables:
         """
         if version is not None:
             return self._commit_of(table, partition, version).manifest
-        return partition_commits(self._require(table, partition), partition)[0].manifest
+        return self._commits(table, partition)[1][0].manifest
 
     def versions(self, table: str, partition: str) -> list[str]:
         """The partition's kept versions in publish order, oldest first."""
-        commits = partition_commits(self._require(table, partition), partition)
-        return kept_versions(commits, self.keep_versions)
+        return kept_versions(self._commits(table, partition)[1], self.keep_versions)
 
     # -- internals -------------------------------------------------------------------
 
@@ -303,17 +295,14 @@ class DeltaFeatureTables:
         version: str | None,
         batch_size: int,
     ) -> pads.Scanner:
-        import pyarrow.fs as pafs
-
         table_version = None
         if version is not None:
             table_version = self._commit_of(table, partition, version).table_version
         delta = self._open(table, table_version)
         if delta is None:
             raise self._missing(table, partition)
-        tree = pafs.SubTreeFileSystem(self.layout.table_dir(table), self.layout.filesystem)
         only_day = [(PARTITION_COLUMN, "=", partition)]  # the log prunes the other days' files
-        dataset = delta.to_pyarrow_dataset(filesystem=tree, file_pruning_predicate=only_day)
+        dataset = self._arrow_dataset(delta, table, file_pruning_predicate=only_day)
         names = [name for name in dataset.schema.names if name != PARTITION_COLUMN]
         unknown = [column for column in columns or () if column not in names]
         if unknown:
@@ -335,11 +324,24 @@ class DeltaFeatureTables:
     def _open(self, table: str, table_version: int | None = None) -> DeltaTable | None:
         return open_table(self.uri(table), self.storage_options, table_version)
 
-    def _require(self, table: str, partition: str) -> DeltaTable:
+    def _arrow_dataset(self, delta: DeltaTable, table: str, **options: Any) -> pads.Dataset:
+        """``delta``'s files as a pyarrow dataset read through the store's own filesystem
+        (deltalake's would abort the process at exit: delta-rs issue #2184)."""
+        import pyarrow.fs as pafs
+
+        tree = pafs.SubTreeFileSystem(self.layout.table_dir(table), self.layout.filesystem)
+        return delta.to_pyarrow_dataset(filesystem=tree, **options)
+
+    def _commits(self, table: str, partition: str) -> tuple[DeltaTable, list[PartitionCommit]]:
+        """The table and the partition's commits, newest first (one read of the history).
+
+        :raises PartitionNotFoundError: no such table or partition.
+        """
         delta = self._open(table)
-        if delta is None or not partition_commits(delta, partition):
+        commits = [] if delta is None else partition_commits(delta, partition)
+        if delta is None or not commits:
             raise self._missing(table, partition)
-        return delta
+        return delta, commits
 
     def _missing(self, table: str, partition: str) -> PartitionNotFoundError:
         partitions = self.partitions(table)
@@ -350,15 +352,15 @@ class DeltaFeatureTables:
 
     def _commit_of(self, table: str, partition: str, version: str) -> PartitionCommit:
         """The commit that first published ``version`` of the partition."""
-        commits = partition_commits(self._require(table, partition), partition)
-        _check_kept(table, partition, version, kept_versions(commits, self.keep_versions))
+        commits = self._commits(table, partition)[1]
+        check_kept(table, partition, version, kept_versions(commits, self.keep_versions))
         return next(c for c in reversed(commits) if c.manifest["version"] == version)
 
     def _check_files(self, manifest: Manifest) -> None:
         import pyarrow.fs as pafs
 
-        directory = f"{self.layout.table_dir(manifest['table'])}/{PARTITION_COLUMN}="
-        paths = [f"{directory}{manifest['partition']}/{f['path']}" for f in manifest["files"]]
+        directory = self.partition_dir(manifest["table"], manifest["partition"])
+        paths = [f"{directory}/{entry['path']}" for entry in manifest["files"]]
         infos = self.layout.filesystem.get_file_info(paths)
         missing = [i.path for i in infos if i.type == pafs.FileType.NotFound]
         if missing:
@@ -395,13 +397,4 @@ class DeltaFeatureTables:
     def locked(self, table: str, partition: str) -> contextlib.AbstractContextManager[None]:
         """The partition's writer lock (local filesystem only: object stores rely on the
         log's conditional PUTs)."""
-        lock = f"{self.layout.table_dir(table)}/_locks/{PARTITION_COLUMN}={partition}.lock"
-        return writer_lock(lock, local=self.layout.local)
-
-
-def _check_kept(table: str, partition: str, version: str, kept: list[str]) -> None:
-    if version not in kept:
-        raise PartitionNotFoundError(
-            f"Partition {partition} of table {table!r} has no version {version!r}. "
-            f"Kept versions: {format_names(kept)}."
-        )
+        return writer_lock(self.layout.lock_path(table, partition), local=self.layout.local)

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops.exceptions import ConcurrentPublishError
+from airflow_mlops.exceptions import ConcurrentPublishError, PartitionNotFoundError, format_names
 from airflow_mlops.store.layout import PARTITION_COLUMN
 
 if TYPE_CHECKING:
@@ -107,6 +107,27 @@ def kept_versions(commits: list[PartitionCommit], keep: int) -> list[str]:
     """The newest ``keep`` versions the commits (newest first) published, oldest first."""
     published = [c.manifest["version"] for c in reversed(commits) if c.operation == "publish"]
     return list(dict.fromkeys(published))[-keep:]
+
+
+def kept_table_versions(delta: DeltaTable, keep: int) -> list[int]:
+    """The table versions whose files a vacuum must keep: the current one, and the commit that
+    published each partition's newest ``keep`` versions."""
+    commits = partition_commits(delta, None)
+    versions = {delta.version()}
+    for partition in {c.manifest["partition"] for c in commits}:
+        mine = [c for c in commits if c.manifest["partition"] == partition]
+        kept = set(kept_versions(mine, keep))
+        versions |= {c.table_version for c in mine if c.manifest["version"] in kept}
+    return sorted(versions)
+
+
+def check_kept(table: str, partition: str, version: str, kept: list[str]) -> None:
+    """:class:`PartitionNotFoundError` unless ``version`` is one of the ``kept`` versions."""
+    if version not in kept:
+        raise PartitionNotFoundError(
+            f"Partition {partition} of table {table!r} has no version {version!r}. "
+            f"Kept versions: {format_names(kept)}."
+        )
 
 
 def version_before(versions: list[str], current: str) -> str | None:

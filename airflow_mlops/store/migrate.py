@@ -24,7 +24,6 @@ from airflow_mlops.exceptions import ArgumentError
 from airflow_mlops.store.delta import DeltaFeatureTables
 from airflow_mlops.store.delta_log import commit_partition, table_schema
 from airflow_mlops.store.delta_schema import evolve
-from airflow_mlops.store.layout import PARTITION_COLUMN
 from airflow_mlops.store.ref_tables import RefTables
 
 if TYPE_CHECKING:
@@ -125,7 +124,7 @@ def adopt(
     import pyarrow.parquet as pq
 
     table, partition = manifest["table"], manifest["partition"]
-    directory = f"{tables.layout.table_dir(table)}/{PARTITION_COLUMN}={partition}"
+    directory = tables.partition_dir(table, partition)
     with filesystem.open_input_file(paths[0]) as first:
         incoming = pq.read_schema(first)
     with tables.locked(table, partition):
